@@ -1,0 +1,63 @@
+# lsh-bert-study. The README names these targets; `make reproduce` and `make test` are the two
+# commands a fresh clone needs. Both set up .venv first when it is missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+# Local copies of the datasets (see data/README.md); ../shared/data when it sits beside the clone.
+LSHLIB_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(abspath data/local))
+export LSHLIB_DATA_DIR
+# Never wait on the Hugging Face Hub from make targets when it is unreachable.
+export HF_HUB_DOWNLOAD_TIMEOUT ?= 10
+export HF_HUB_ETAG_TIMEOUT ?= 10
+export TOKENIZERS_PARALLELISM ?= false
+export MPLBACKEND ?= Agg
+
+.PHONY: setup test unit nbtest reproduce lab bench lint format clean
+
+setup: $(STAMP)
+
+# torch is installed first and pinned: torch==2.13.0 resolves to the CPU wheel on our machines
+# (a plain `torch` would pull a multi-GB CUDA build). On a CUDA machine install your CUDA build
+# of torch 2.13.0 into .venv first; this target then keeps it.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m ipykernel install --prefix $(VENV) --name python3 >/dev/null
+	touch $(STAMP)
+
+unit: setup
+	LSHLIB_SCALE=smoke $(PY) -m pytest -q tests
+
+nbtest: setup
+	LSHLIB_SCALE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider $(NOTEBOOKS)
+
+test: unit nbtest
+
+# Execute every notebook at the default scale (laptop unless LSHLIB_SCALE says otherwise), in
+# place, writing figures/ and results/.
+reproduce: setup
+	@for nb in $(NOTEBOOKS); do \
+	  echo "== $$nb (scale $${LSHLIB_SCALE:-laptop})"; \
+	  $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; \
+	done
+
+lab: setup
+	$(PY) -m jupyter lab notebooks
+
+bench: setup
+	$(PY) benchmarks/attention.py
+
+lint: setup
+	$(PY) -m ruff check lshlib tests benchmarks
+	$(PY) -m ruff format --check lshlib tests benchmarks
+
+format: setup
+	$(PY) -m ruff format lshlib tests benchmarks
+	$(PY) -m ruff check --fix lshlib tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
