@@ -127,12 +127,12 @@ def draw_hash_params(
         raise ValueError(f"dim must be an integer >= 1, got {dim!r}")
     if generator is not None and seed is not None:
         raise ValueError("give either generator or seed, not both")
+    if not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating dtype, got {dtype}")
     if seed is not None:
         generator = torch.Generator(device=device or "cpu").manual_seed(seed)
     shape = (*batch_shape, tables, bits)
-    hyperplanes = torch.randn(
-        (*shape, dim), generator=generator, device=device, dtype=dtype
-    )
+    hyperplanes = torch.randn((*shape, dim), generator=generator, device=device, dtype=dtype)
     coefficients = None
     if table_size is not None:
         coefficients = torch.randint(
@@ -155,7 +155,7 @@ def _check_rows(x: Tensor, params: HashParams, name: str = "x") -> None:
 def sign_bits(x: Tensor, hyperplanes: Tensor) -> Tensor:
     """Sign bits ``[h . x > 0]``: ``x`` is ``(..., n, dim)``, hyperplanes ``(..., tables, bits,
     dim)``; returns int64 ``(..., tables, n, bits)`` of 0/1 (leading dims broadcast)."""
-    proj = torch.einsum("...nd,...tbd->...tnb", x, hyperplanes.to(x.dtype))
+    proj = torch.einsum("...nd,...tbd->...tnb", x, hyperplanes.to(device=x.device, dtype=x.dtype))
     return (proj > 0).to(torch.int64)
 
 
