@@ -1,0 +1,747 @@
+"""BERT-LSH attention: the paper's algorithm and a masked variant, plugged into transformers.
+
+Two *semantics* (``LSHConfig.mode``), both built on :mod:`lshlib.hashing`:
+
+* ``"paper"``: exactly what the authors' code computes (see ``/work/shared/PAPER.md``): scores
+  start at zero, only pairs ``i <= j`` are visited, a colliding pair writes ``q_i . k_j`` at
+  ``(i, j)`` *and* at ``(j, i)``; then ordinary BERT attention (scale, add mask, softmax). So
+  non-colliding pairs are not excluded, they get score 0 and weight ``exp(0)``.
+* ``"masked"``: what the paper's prose describes: query ``i`` attends only to keys ``j`` it
+  collides with (and that the padding mask allows), with the true score ``q_i . k_j``. A query
+  with no allowed key gets an all-zero probability row and a zero output ("attends to nothing"),
+  never NaN.
+
+Two *execution strategies* (``LSHConfig.strategy``): ``"dense"`` computes every score and then
+masks (the oracle; returns the probabilities) and ``"bucketed"`` hands the bucket ids to the
+sparse kernel :func:`lshlib.bucketed.bucketed_attention` (masked mode only).
+
+Hash functions are redrawn at every call for every batch element and head (``rehash="call"``,
+as the paper) or drawn once per layer and head from ``LSHConfig.seed`` (``rehash="fixed"``), so
+evaluation is deterministic and a saved model reloads the same hashes.
+
+:func:`register` makes the function available to any transformers model as
+``attn_implementation="bert_lsh"``; the model config carries the settings as ``config.lsh``
+(a plain dict, so it survives ``save_pretrained`` / ``from_pretrained``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from lshlib.hashing import HashParams, buckets, draw_hash_params, validate_hash_settings
+
+__all__ = [
+    "ATTN_NAME",
+    "CONFIG_ATTR",
+    "MODES",
+    "STRATEGIES",
+    "REHASH",
+    "LSHConfig",
+    "lsh_attention",
+    "hash_queries_keys",
+    "fixed_hash_params",
+    "collision_from_buckets",
+    "paper_score_matrix",
+    "full_attention",
+    "output_error",
+    "topk_recall",
+    "additive_mask",
+    "collision_maps",
+    "density_vs_theory",
+    "approximation_sweep",
+    "ModeComparison",
+    "compare_modes",
+    "analysis_sizes",
+    "register",
+]
+
+ATTN_NAME = "bert_lsh"
+CONFIG_ATTR = "lsh"  # name of the attribute holding the LSH settings on a transformers config
+MODES = ("paper", "masked")
+STRATEGIES = ("dense", "bucketed")
+REHASH = ("call", "fixed")
+
+
+@dataclass(frozen=True)
+class LSHConfig:
+    """LSH attention settings. ``bits`` is the paper's ``bands``, ``tables`` its ``num_hashes``;
+    ``table_size=None`` uses the plain ``2**bits`` signature buckets."""
+
+    bits: int = 2
+    tables: int = 1
+    table_size: int | None = 256
+    mode: str = "paper"
+    strategy: str = "dense"
+    rehash: str = "call"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        validate_hash_settings(self.bits, self.tables, self.table_size)
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.strategy == "bucketed" and self.mode != "masked":
+            raise ValueError(
+                f"strategy 'bucketed' supports mode 'masked' only, got mode {self.mode!r} "
+                "(paper mode runs with strategy 'dense')"
+            )
+        if self.rehash not in REHASH:
+            raise ValueError(f"rehash must be one of {REHASH}, got {self.rehash!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (stored as ``config.lsh`` on a transformers config)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LSHConfig:
+        """Inverse of :meth:`to_dict`; an unknown or invalid field raises ``ValueError``."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown LSHConfig field(s) {unknown}; valid fields: {sorted(names)}")
+        return cls(**d)
+
+
+# --------------------------------------------------------------------------------------------
+# hashing
+
+
+@functools.lru_cache(maxsize=256)
+def _fixed_params_cached(
+    seed: int,
+    layer_idx: int,
+    heads: int,
+    head_dim: int,
+    bits: int,
+    tables: int,
+    table_size: int | None,
+    device: str,
+) -> HashParams:
+    # One CPU generator per (seed, layer): identical draws on every device and after reloads.
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + layer_idx)
+    params = draw_hash_params(
+        head_dim, bits, tables, table_size, batch_shape=(1, heads), generator=gen
+    )
+    coefficients = None if params.coefficients is None else params.coefficients.to(device)
+    return HashParams(params.hyperplanes.to(device), coefficients, table_size)
+
+
+def fixed_hash_params(
+    config: LSHConfig,
+    heads: int,
+    head_dim: int,
+    layer_idx: int = 0,
+    device: torch.device | str = "cpu",
+) -> HashParams:
+    """The hash functions of ``rehash="fixed"``: drawn once per layer from ``config.seed`` and
+    ``layer_idx``, one family per head, shape ``(1, heads, tables, bits, head_dim)`` (shared by
+    every batch element). Deterministic, so a reloaded model hashes exactly as before."""
+    return _fixed_params_cached(
+        config.seed,
+        int(layer_idx or 0),
+        heads,
+        head_dim,
+        config.bits,
+        config.tables,
+        config.table_size,
+        str(torch.device(device)),
+    )
+
+
+def _resolve_params(
+    query: Tensor,
+    config: LSHConfig,
+    hyperplanes: Tensor | None,
+    coefficients: Tensor | None,
+    generator: torch.Generator | None,
+    layer_idx: int = 0,
+) -> HashParams:
+    batch, heads, _, head_dim = query.shape
+    if hyperplanes is None:
+        if coefficients is not None:
+            raise ValueError("coefficients were given without hyperplanes; give both or neither")
+        if config.rehash == "fixed":
+            return fixed_hash_params(config, heads, head_dim, layer_idx, query.device)
+        return draw_hash_params(
+            head_dim,
+            config.bits,
+            config.tables,
+            config.table_size,
+            batch_shape=(batch, heads),
+            generator=generator,
+            device=query.device,
+        )
+    if hyperplanes.shape[-3:] != (config.tables, config.bits, head_dim):
+        raise ValueError(
+            "hyperplanes must have shape (..., tables, bits, head_dim) = (..., "
+            f"{config.tables}, {config.bits}, {head_dim}), got {tuple(hyperplanes.shape)}"
+        )
+    if config.table_size is not None and coefficients is None:
+        raise ValueError(
+            f"table_size={config.table_size} needs coefficients along with the hyperplanes"
+        )
+    if config.table_size is None and coefficients is not None:
+        raise ValueError("coefficients were given but table_size is None (plain signatures)")
+    return HashParams(hyperplanes.to(query.device), coefficients, config.table_size)
+
+
+def hash_queries_keys(
+    query: Tensor,
+    key: Tensor,
+    config: LSHConfig,
+    *,
+    hyperplanes: Tensor | None = None,
+    coefficients: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    layer_idx: int = 0,
+) -> tuple[Tensor, Tensor, HashParams]:
+    """Bucket ids of queries and keys, each int64 ``(batch, heads, tables, n)``, and the hash
+    parameters used (drawn as ``config.rehash`` says when not given)."""
+    params = _resolve_params(query, config, hyperplanes, coefficients, generator, layer_idx)
+    with torch.no_grad():
+        qb = buckets(query.detach(), params)
+        kb = buckets(key.detach(), params)
+    batch, heads = query.shape[:2]
+    qb = qb.expand(batch, heads, *qb.shape[-2:])
+    kb = kb.expand(batch, heads, *kb.shape[-2:])
+    return qb, kb, params
+
+
+def collision_from_buckets(query_buckets: Tensor, key_buckets: Tensor, *, negate: bool = False):
+    """Boolean ``(batch, heads, n_q, n_k)`` collision matrix (OR over tables) from bucket ids;
+    ``negate=True`` returns its complement directly, saving a pass over n x n."""
+    if query_buckets.shape[-2] == 1:
+        qb, kb = query_buckets[..., 0, :, None], key_buckets[..., 0, None, :]
+        return qb != kb if negate else qb == kb
+    if negate:
+        return (query_buckets.unsqueeze(-1) != key_buckets.unsqueeze(-2)).all(dim=-3)
+    return (query_buckets.unsqueeze(-1) == key_buckets.unsqueeze(-2)).any(dim=-3)
+
+
+# --------------------------------------------------------------------------------------------
+# attention
+
+
+@functools.lru_cache(maxsize=16)
+def _upper_triangle(n: int, device: torch.device) -> Tensor:
+    """Boolean ``(n, n)``, True where ``i <= j`` (cached: built once per length and device)."""
+    return torch.ones(n, n, dtype=torch.bool, device=device).triu_()
+
+
+def _paper_scores_(scores: Tensor, not_colliding: Tensor) -> Tensor:
+    """Step 4 on a full score matrix: zero the non-colliding pairs (in place), then keep the upper
+    triangle (i <= j, the pairs the authors visit) and mirror it onto the lower one."""
+    scores.masked_fill_(not_colliding, 0.0)
+    n = scores.shape[-1]
+    return torch.where(_upper_triangle(n, scores.device), scores, scores.transpose(-1, -2))
+
+
+def paper_score_matrix(
+    query: Tensor,
+    key: Tensor,
+    query_buckets: Tensor,
+    key_buckets: Tensor,
+    scaling: float | None = None,
+) -> Tensor:
+    """The paper's scaled score matrix before mask and softmax, ``(batch, heads, n, n)``: zeros
+    for non-colliding pairs, ``q_i . k_j`` for colliding ``i <= j``, mirrored below the diagonal."""
+    if scaling is None:
+        scaling = query.shape[-1] ** -0.5
+    scores = torch.matmul(query * scaling, key.transpose(-1, -2))
+    return _paper_scores_(scores, collision_from_buckets(query_buckets, key_buckets, negate=True))
+
+
+def _check_inputs(query: Tensor, key: Tensor, value: Tensor, mode: str) -> None:
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        if t.dim() != 4:
+            raise ValueError(f"{name} must be (batch, heads, n, head_dim), got {tuple(t.shape)}")
+        if not torch.is_floating_point(t):
+            raise ValueError(f"{name} must be a floating tensor, got dtype {t.dtype}")
+    if (
+        key.shape != value.shape
+        or query.shape[:2] != key.shape[:2]
+        or query.shape[3] != key.shape[3]
+    ):
+        raise ValueError(
+            f"incompatible shapes: query {tuple(query.shape)}, key {tuple(key.shape)}, "
+            f"value {tuple(value.shape)}"
+        )
+    if mode == "paper" and query.shape[2] != key.shape[2]:
+        raise ValueError(
+            "mode 'paper' mirrors scores across the diagonal and needs as many queries as keys, "
+            f"got {query.shape[2]} and {key.shape[2]}"
+        )
+
+
+def _prepare_mask(mask: Tensor | None, target: tuple[int, ...], dtype: torch.dtype):
+    """The additive mask in ``dtype`` (masked entries at ``finfo(dtype).min``), or ``None``."""
+    if mask is None:
+        return None
+    try:
+        ok = mask.dim() <= 4 and torch.broadcast_shapes(mask.shape, target) == torch.Size(target)
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"attention_mask of shape {tuple(mask.shape)} does not broadcast to {target}"
+        )
+    if mask.dtype == dtype:
+        return mask
+    blocked = _blocked(mask)
+    base = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
+    if mask.dtype != torch.bool:
+        base = mask.to(dtype).masked_fill(blocked, 0.0)
+    return base.masked_fill_(blocked, torch.finfo(dtype).min)
+
+
+def _blocked(mask: Tensor) -> Tensor:
+    """Boolean: where the mask forbids attention (a masking value, or False in a bool mask)."""
+    if mask.dtype == torch.bool:
+        return ~mask
+    return mask <= torch.finfo(mask.dtype).min / 2
+
+
+def lsh_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attention_mask: Tensor | None = None,
+    *,
+    config: LSHConfig,
+    hyperplanes: Tensor | None = None,
+    coefficients: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    dropout: float = 0.0,
+    training: bool = False,
+    scaling: float | None = None,
+    layer_idx: int = 0,
+) -> tuple[Tensor, Tensor | None]:
+    """BERT-LSH attention on ``(batch, heads, n, head_dim)`` inputs.
+
+    ``attention_mask`` is transformers' additive float mask broadcastable to
+    ``(batch, heads, n_q, n_k)`` (or a boolean mask, True = attend). ``hyperplanes``
+    ``(batch, heads, tables, bits, head_dim)`` and ``coefficients`` ``(batch, heads, tables,
+    bits)`` (each broadcastable) fix the hash functions; otherwise they are drawn from
+    ``generator`` (``rehash="call"``) or from ``config.seed`` and ``layer_idx``
+    (``rehash="fixed"``). Returns the output ``(batch, heads, n_q, head_dim)`` and, for the
+    dense strategy, the probabilities ``(batch, heads, n_q, n_k)`` (``None`` when bucketed).
+    """
+    _check_inputs(query, key, value, config.mode)
+    if scaling is None:
+        scaling = query.shape[-1] ** -0.5
+    qb, kb, _ = hash_queries_keys(
+        query,
+        key,
+        config,
+        hyperplanes=hyperplanes,
+        coefficients=coefficients,
+        generator=generator,
+        layer_idx=layer_idx,
+    )
+    batch, heads, n_q, _ = query.shape
+    target = (batch, heads, n_q, key.shape[2])
+
+    if config.strategy == "bucketed":
+        from lshlib.bucketed import bucketed_attention  # lazy: the kernel lives in its own module
+
+        out = bucketed_attention(
+            query,
+            key,
+            value,
+            qb,
+            kb,
+            attention_mask,
+            scaling=scaling,
+            dropout=dropout,
+            training=training,
+        )
+        return out, None
+
+    mask = _prepare_mask(attention_mask, target, query.dtype)
+    not_colliding = collision_from_buckets(qb, kb, negate=True)
+    # One matmul for all scores, the scaling folded into the (small) query. The in-place ops
+    # below are safe for autograd: the matmul's backward needs only its inputs.
+    scores = torch.matmul(query * scaling, key.transpose(-1, -2))
+    min_value = torch.finfo(scores.dtype).min
+
+    if config.mode == "paper":
+        # Step 4: zero for non-colliding pairs, then the upper triangle (i <= j, the pairs the
+        # authors visit) mirrored onto the lower one. Step 5: add the mask, softmax.
+        scores = _paper_scores_(scores, not_colliding)
+        if mask is not None:
+            scores.add_(mask)
+            if scores.dtype not in (torch.float32, torch.float64):
+                scores.clamp_min_(min_value)  # score + finfo.min may round to -inf in float16
+        probs = torch.softmax(scores, dim=-1)
+    else:
+        blocked = not_colliding
+        if mask is not None:
+            blocked = blocked | _blocked(mask)
+            scores.add_(mask)
+        scores.masked_fill_(blocked, min_value)
+        probs = torch.softmax(scores, dim=-1)
+        empty = blocked.all(dim=-1, keepdim=True)  # rows that attend to nothing: zero, not NaN
+        probs = probs.masked_fill(empty, 0.0)
+
+    if training and dropout > 0.0:
+        probs = F.dropout(probs, p=dropout, training=True)
+    return torch.matmul(probs, value), probs
+
+
+# --------------------------------------------------------------------------------------------
+# approximation quality (used by the notebook and its tests)
+
+
+def full_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attention_mask: Tensor | None = None,
+    scaling: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Ordinary softmax attention (output, probabilities): the target LSH approximates."""
+    if scaling is None:
+        scaling = query.shape[-1] ** -0.5
+    scores = torch.matmul(query, key.transpose(-1, -2)) * scaling
+    if attention_mask is not None:
+        target = (*query.shape[:3], key.shape[2])
+        scores = scores + _prepare_mask(attention_mask, target, query.dtype)
+    probs = torch.softmax(scores, dim=-1)
+    return torch.matmul(probs, value), probs
+
+
+def output_error(approx: Tensor, exact: Tensor, row_mask: Tensor | None = None) -> float:
+    """Mean relative L2 error of output rows, ``||approx_i - exact_i|| / ||exact_i||``, over the
+    rows selected by the boolean ``row_mask`` (broadcastable to ``approx.shape[:-1]``)."""
+    err = (approx - exact).norm(dim=-1) / exact.norm(dim=-1).clamp_min(1e-12)
+    if row_mask is not None:
+        return float(err[row_mask.expand_as(err)].mean())
+    return float(err.mean())
+
+
+def topk_recall(
+    approx_probs: Tensor, exact_probs: Tensor, k: int = 5, row_mask: Tensor | None = None
+) -> float:
+    """Recall of the largest attention weights: the fraction of each query's ``k`` largest exact
+    weights that are also among the approximation's ``k`` largest *non-zero* weights (a key the
+    approximation gives weight 0 is a miss), averaged over the rows in ``row_mask``."""
+    k = min(k, exact_probs.shape[-1])
+    top_exact = exact_probs.topk(k, dim=-1).indices
+    values, top_approx = approx_probs.topk(k, dim=-1)
+    top_approx = top_approx.masked_fill(values <= 0, -1)
+    hit = (top_exact.unsqueeze(-1) == top_approx.unsqueeze(-2)).any(-1).float().mean(-1)
+    if row_mask is not None:
+        return float(hit[row_mask.expand_as(hit)].mean())
+    return float(hit.mean())
+
+
+def additive_mask(token_mask: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+    """transformers' additive padding mask ``(batch, 1, 1, n)`` from a tokenizer's 0/1 mask."""
+    blocked = token_mask[:, None, None, :] == 0
+    return torch.zeros(blocked.shape, dtype=dtype).masked_fill_(blocked, torch.finfo(dtype).min)
+
+
+def _valid_pairs(token_mask: Tensor) -> Tensor:
+    real = token_mask.bool()
+    return (real[:, :, None] & real[:, None, :])[:, None]  # (batch, 1, n, n)
+
+
+def _setting_row(setting: Any) -> dict[str, Any]:
+    bits, tables, table_size = setting
+    size = "signature" if table_size is None else f"T={table_size}"
+    label = f"bits={bits}, tables={tables}, {size}"
+    return {"bits": bits, "tables": tables, "table_size": table_size, "label": label}
+
+
+def density_vs_theory(
+    query: Tensor,
+    key: Tensor,
+    token_mask: Tensor,
+    settings: Sequence[tuple[int, int, int | None]],
+    *,
+    draws: int = 20,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Measured collision density (fraction of real query-key pairs that collide, averaged over
+    ``draws`` hash draws per batch element and head) beside the closed form
+    :func:`lshlib.theory.expected_density` over the same pairs' angles, per
+    ``(bits, tables, table_size)`` setting. ``stderr`` is the standard error of the measured
+    value over the independent hash draws (every draw, batch element and head), estimated from
+    each block's deviation from its own closed-form expectation."""
+    from lshlib import theory
+    from lshlib.hashing import collision_matrix
+
+    valid = _valid_pairs(token_mask).expand(*query.shape[:2], -1, -1)
+    weights = valid.sum((-1, -2)).to(torch.float64)  # real pairs per (batch element, head)
+    angles = theory.pairwise_angles(query, key)
+    rows = []
+    for i, (bits, tables, table_size) in enumerate(settings):
+        params = draw_hash_params(
+            query.shape[-1],
+            bits,
+            tables,
+            table_size,
+            batch_shape=(draws, *query.shape[:2]),
+            seed=seed + i,
+        )
+        hit = collision_matrix(buckets(query, params), buckets(key, params)) & valid
+        block = hit.sum((-1, -2)) / weights  # (draws, batch, heads)
+        prob = theory.collision_probability(angles, bits, tables, table_size)
+        block_expected = (prob * valid).sum((-1, -2)) / weights
+        deviation = (block - block_expected).pow(2).mean(0)  # variance per block (known mean)
+        total = weights.sum()
+        rows.append(
+            {
+                **_setting_row((bits, tables, table_size)),
+                "measured": float((block * weights).sum() / (draws * total)),
+                "stderr": float((weights.pow(2) * deviation).sum().sqrt() / (draws**0.5 * total)),
+                "expected": theory.expected_density(angles[valid], bits, tables, table_size),
+            }
+        )
+    return rows
+
+
+def approximation_sweep(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    token_mask: Tensor,
+    settings: Sequence[tuple[int, int, int | None]],
+    *,
+    modes: Sequence[str] = MODES,
+    draws: int = 10,
+    seed: int = 0,
+    k: int = 3,
+) -> list[dict[str, Any]]:
+    """How well each mode approximates full attention, per setting and mode, averaged over
+    ``draws`` hash draws (the same draws for every mode), over real (non-padding) queries:
+    ``density`` (colliding fraction of real pairs), ``topk_collide`` (fraction of each query's
+    ``k`` largest full-attention keys that collide with it: compare with ``density``, what a
+    random mask of the same density would get), ``output_error`` (:func:`output_error`) and
+    ``topk_recall`` (:func:`topk_recall`)."""
+    mask = additive_mask(token_mask, query.dtype)
+    full_out, full_probs = full_attention(query, key, value, mask)
+    real_rows = token_mask.bool()[:, None, :]
+    valid = _valid_pairs(token_mask)
+    top = full_probs.topk(k, dim=-1).indices
+    rows = []
+    for i, setting in enumerate(settings):
+        bits, tables, table_size = setting
+        sums: dict[str, float] = {}
+        for draw in range(draws):
+            gen = torch.Generator().manual_seed(seed + 1000 * i + draw)
+            params = draw_hash_params(
+                query.shape[-1],
+                bits,
+                tables,
+                table_size,
+                batch_shape=query.shape[:2],
+                generator=gen,
+            )
+            qb, kb = buckets(query, params), buckets(key, params)
+            colliding = collision_from_buckets(qb, kb)
+            stats = {
+                "density": float((colliding & valid).sum() / valid.expand_as(colliding).sum()),
+                "topk_collide": float(
+                    colliding.gather(-1, top)
+                    .float()
+                    .mean(-1)[real_rows.expand(*top.shape[:3])]
+                    .mean()
+                ),
+            }
+            for mode in modes:
+                cfg = LSHConfig(bits=bits, tables=tables, table_size=table_size, mode=mode)
+                out, probs = lsh_attention(
+                    query,
+                    key,
+                    value,
+                    mask,
+                    config=cfg,
+                    hyperplanes=params.hyperplanes,
+                    coefficients=params.coefficients,
+                )
+                stats[f"{mode}:output_error"] = output_error(out, full_out, real_rows)
+                stats[f"{mode}:topk_recall"] = topk_recall(probs, full_probs, k, real_rows)
+            for name, val in stats.items():
+                sums[name] = sums.get(name, 0.0) + val / draws
+        for mode in modes:
+            rows.append(
+                {
+                    **_setting_row(setting),
+                    "mode": mode,
+                    "density": sums["density"],
+                    "topk_collide": sums["topk_collide"],
+                    "output_error": sums[f"{mode}:output_error"],
+                    "topk_recall": sums[f"{mode}:topk_recall"],
+                }
+            )
+    return rows
+
+
+def collision_maps(
+    query: Tensor,
+    key: Tensor,
+    settings: Sequence[tuple[int, int, int | None]],
+    *,
+    seed: int = 0,
+) -> dict[str, Tensor]:
+    """One sampled collision matrix ``(batch, heads, n, n)`` per setting, keyed by its label
+    (hash functions drawn per batch element and head from ``seed``)."""
+    maps = {}
+    for setting in settings:
+        bits, tables, table_size = setting
+        cfg = LSHConfig(bits=bits, tables=tables, table_size=table_size)
+        gen = torch.Generator().manual_seed(seed)
+        qb, kb, _ = hash_queries_keys(query, key, cfg, generator=gen)
+        maps[_setting_row(setting)["label"]] = collision_from_buckets(qb, kb)
+    return maps
+
+
+@dataclass(frozen=True)
+class ModeComparison:
+    """Both modes on one input with the same hashes (see :func:`compare_modes`)."""
+
+    colliding: Tensor  # (batch, heads, n, n) bool
+    true_scores: Tensor  # scaled q_i . k_j
+    paper_scores: Tensor  # the paper's matrix before mask and softmax
+    full_probs: Tensor
+    paper_probs: Tensor
+    masked_probs: Tensor
+    summary: dict[str, float]
+
+
+def compare_modes(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    token_mask: Tensor,
+    setting: tuple[int, int, int | None] = (2, 1, 256),
+    *,
+    seed: int = 0,
+) -> ModeComparison:
+    """What paper mode does that masked mode does not, on the same input and hashes. Summary
+    (over real queries and keys): collision ``density``; ``paper_weight_noncolliding``, the mean
+    attention weight paper mode puts on keys that do not collide (they get ``exp(0)``, masked
+    mode gives them 0); ``mirrored_pairs``, the fraction of colliding real pairs below the
+    diagonal whose score paper mode copies from ``(j, i)``; ``mirrored_score_error``, the mean
+    absolute difference between the copied score and the true ``q_i . k_j`` there; and each
+    mode's ``output_error`` against full attention."""
+    bits, tables, table_size = setting
+    cfg = LSHConfig(bits=bits, tables=tables, table_size=table_size, mode="paper")
+    qb, kb, params = hash_queries_keys(
+        query, key, cfg, generator=torch.Generator().manual_seed(seed)
+    )
+    mask = additive_mask(token_mask, query.dtype)
+    hashes = {"hyperplanes": params.hyperplanes, "coefficients": params.coefficients}
+    paper_out, paper_probs = lsh_attention(query, key, value, mask, config=cfg, **hashes)
+    masked_cfg = LSHConfig(bits=bits, tables=tables, table_size=table_size, mode="masked")
+    masked_out, masked_probs = lsh_attention(query, key, value, mask, config=masked_cfg, **hashes)
+    full_out, full_probs = full_attention(query, key, value, mask)
+    colliding = collision_from_buckets(qb, kb)
+    scaling = query.shape[-1] ** -0.5
+    true_scores = torch.matmul(query, key.transpose(-1, -2)) * scaling
+    paper_scores = paper_score_matrix(query, key, qb, kb, scaling)
+    valid = _valid_pairs(token_mask).expand_as(colliding)
+    real_rows = token_mask.bool()[:, None, :]
+    n = query.shape[2]
+    lower = torch.ones(n, n, dtype=torch.bool).tril(-1)
+    mirrored = lower & colliding.transpose(-1, -2) & valid
+    noncolliding_weight = (paper_probs * (~colliding & valid)).sum(-1)
+    summary = {
+        "density": float((colliding & valid).sum() / valid.sum()),
+        "paper_weight_noncolliding": float(
+            noncolliding_weight[real_rows.expand_as(noncolliding_weight)].mean()
+        ),
+        "mirrored_pairs": float(mirrored.sum() / (colliding & valid).sum()),
+        "mirrored_score_error": float((paper_scores - true_scores)[mirrored].abs().mean()),
+        "mean_abs_score": float(true_scores[valid].abs().mean()),
+        "paper_output_error": output_error(paper_out, full_out, real_rows),
+        "masked_output_error": output_error(masked_out, full_out, real_rows),
+    }
+    return ModeComparison(
+        colliding, true_scores, paper_scores, full_probs, paper_probs, masked_probs, summary
+    )
+
+
+_ANALYSIS_SIZES = {
+    "smoke": {"sentences": 4, "draws": 3},
+    "laptop": {"sentences": 48, "draws": 20},
+    "paper": {"sentences": 256, "draws": 50},
+}
+
+
+def analysis_sizes(scale: str | None = None) -> dict[str, int]:
+    """Sentences and hash draws the attention notebook uses at ``scale`` (``LSHLIB_SCALE``)."""
+    from lshlib.scales import get_scale
+
+    return dict(_ANALYSIS_SIZES[get_scale(scale)])
+
+
+# --------------------------------------------------------------------------------------------
+# transformers integration
+
+
+@functools.lru_cache(maxsize=64)
+def _config_from_items(items: tuple[tuple[str, Any], ...]) -> LSHConfig:
+    return LSHConfig.from_dict(dict(items))
+
+
+def lsh_config_of(model_config: Any) -> LSHConfig:
+    """The :class:`LSHConfig` stored on a transformers config as ``config.lsh``."""
+    raw = getattr(model_config, CONFIG_ATTR, None)
+    if raw is None:
+        raise ValueError(
+            f"attn_implementation={ATTN_NAME!r} needs LSH settings in config.{CONFIG_ATTR} "
+            "(build the config with lshlib.modeling.bert_tiny_config)"
+        )
+    if isinstance(raw, LSHConfig):
+        return raw
+    return _config_from_items(tuple(sorted(dict(raw).items())))
+
+
+def _transformers_attention(
+    module: torch.nn.Module,
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attention_mask: Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs: Any,
+) -> tuple[Tensor, Tensor | None]:
+    """The ``AttentionInterface`` entry: settings from ``module.config.lsh``; output transposed
+    to ``(batch, n, heads, head_dim)`` as transformers expects."""
+    config = lsh_config_of(module.config)
+    out, probs = lsh_attention(
+        query,
+        key,
+        value,
+        attention_mask,
+        config=config,
+        dropout=dropout,
+        training=module.training,
+        scaling=scaling,
+        layer_idx=getattr(module, "layer_idx", 0) or 0,
+    )
+    return out.transpose(1, 2).contiguous(), probs
+
+
+def register() -> None:
+    """Register ``"bert_lsh"`` with transformers' ``AttentionInterface`` and, with the eager
+    (additive float) mask builder, ``AttentionMaskInterface``; without the latter transformers
+    would silently drop padding masks for an unknown attention name. Idempotent."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, eager_mask
+
+    AttentionInterface.register(ATTN_NAME, _transformers_attention)
+    AttentionMaskInterface.register(ATTN_NAME, eager_mask)

@@ -1,0 +1,269 @@
+"""Baseline BERT and BERT-LSH as stock transformers classes, differing only in attention.
+
+The paper's BERT-tiny (2 layers, hidden 128, 2 heads, intermediate 512, 512 positions) is built
+with ``attn_implementation="sdpa"`` for the baseline and ``"bert_lsh"`` (see
+:mod:`lshlib.attention`) for BERT-LSH; the LSH settings live in ``config.lsh`` so they survive
+``save_pretrained`` / ``from_pretrained``. No modeling code is copied or forked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from transformers import (
+    BertConfig,
+    BertForMaskedLM,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    PreTrainedModel,
+)
+
+from lshlib.attention import ATTN_NAME, CONFIG_ATTR, LSHConfig, register
+
+__all__ = [
+    "VARIANTS",
+    "TASKS",
+    "TASK_CLASSES",
+    "variant_lsh_config",
+    "bert_tiny_config",
+    "attn_implementation_of",
+    "build_model",
+    "load_model",
+    "QKV",
+    "extract_qkv",
+    "LayerInputs",
+    "sst2_layer_inputs",
+]
+
+VARIANTS = ("baseline", "lsh_paper", "lsh_masked")
+TASKS = ("mlm", "sst2", "squad")
+TASK_CLASSES: dict[str, type[PreTrainedModel]] = {
+    "mlm": BertForMaskedLM,
+    "sst2": BertForSequenceClassification,
+    "squad": BertForQuestionAnswering,
+}
+
+register()  # so that attn_implementation="bert_lsh" works as soon as this module is imported
+
+
+def _check_variant(variant: str) -> None:
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+
+
+def variant_lsh_config(variant: str) -> LSHConfig | None:
+    """LSH settings of a named variant: the paper's (bits 2, tables 1, table_size 256, fresh
+    hashes at every call) in ``paper`` or ``masked`` mode; ``None`` for the baseline."""
+    _check_variant(variant)
+    if variant == "baseline":
+        return None
+    mode = "paper" if variant == "lsh_paper" else "masked"
+    return LSHConfig(bits=2, tables=1, table_size=256, mode=mode, rehash="call")
+
+
+def _resolve_lsh(variant: str, lsh: LSHConfig | dict | None) -> LSHConfig | None:
+    _check_variant(variant)
+    if lsh is None:
+        return variant_lsh_config(variant)
+    if variant == "baseline":
+        raise ValueError(
+            "variant 'baseline' takes no lsh settings; use 'lsh_paper' or 'lsh_masked'"
+        )
+    if isinstance(lsh, dict):
+        lsh = LSHConfig.from_dict(lsh)
+    expected = "paper" if variant == "lsh_paper" else "masked"
+    if lsh.mode != expected:
+        raise ValueError(f"variant {variant!r} needs lsh mode {expected!r}, got mode {lsh.mode!r}")
+    return lsh
+
+
+def _apply_variant(config: BertConfig, lsh: LSHConfig | None) -> BertConfig:
+    setattr(config, CONFIG_ATTR, None if lsh is None else lsh.to_dict())
+    return config
+
+
+def bert_tiny_config(
+    vocab_size: int = 32000,
+    *,
+    variant: str = "baseline",
+    lsh: LSHConfig | None = None,
+    max_position_embeddings: int = 512,
+    **overrides: Any,
+) -> BertConfig:
+    """The paper's BERT-tiny config for a variant; ``lsh`` overrides the variant's LSH settings
+    (its mode must match the variant); ``overrides`` are passed to ``BertConfig``."""
+    settings = _resolve_lsh(variant, lsh)
+    kwargs: dict[str, Any] = {
+        "vocab_size": vocab_size,
+        "hidden_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 512,
+        "max_position_embeddings": max_position_embeddings,
+    }
+    kwargs.update(overrides)
+    return _apply_variant(BertConfig(**kwargs), settings)
+
+
+def attn_implementation_of(config: Any) -> str:
+    """``"bert_lsh"`` when the config carries LSH settings, else ``"sdpa"``."""
+    return ATTN_NAME if getattr(config, CONFIG_ATTR, None) is not None else "sdpa"
+
+
+def build_model(
+    task: str,
+    variant: str,
+    *,
+    vocab_size: int,
+    seed: int = 42,
+    pretrained: str | Path | None = None,
+    num_labels: int = 2,
+    lsh: LSHConfig | None = None,
+    **config_overrides: Any,
+) -> PreTrainedModel:
+    """A BERT-tiny for ``task`` (mlm, sst2, squad) with the attention of ``variant``.
+
+    ``pretrained=None``: random init under ``torch.manual_seed(seed)``, identical weights for
+    every variant at the same seed. ``pretrained=<dir saved by save_pretrained>``: its weights
+    (new task heads initialised under the seed) with this variant's attention.
+    """
+    _check_task(task)
+    settings = _resolve_lsh(variant, lsh)
+    cls = TASK_CLASSES[task]
+    extra: dict[str, Any] = {"num_labels": num_labels} if task == "sst2" else {}
+    if pretrained is None:
+        config = bert_tiny_config(vocab_size, variant=variant, lsh=settings, **config_overrides)
+        for name, value in extra.items():
+            setattr(config, name, value)
+        torch.manual_seed(seed)
+        return cls._from_config(config, attn_implementation=attn_implementation_of(config))
+    path = Path(pretrained)
+    if not (path / "config.json").is_file():
+        raise ValueError(f"pretrained must be a directory saved by save_pretrained, got {path}")
+    config = BertConfig.from_pretrained(path, **config_overrides, **extra)
+    if config.vocab_size != vocab_size:
+        raise ValueError(
+            f"vocab_size={vocab_size} does not match the pretrained model's {config.vocab_size}"
+        )
+    _apply_variant(config, settings)
+    torch.manual_seed(seed)
+    return cls.from_pretrained(
+        path, config=config, attn_implementation=attn_implementation_of(config)
+    )
+
+
+def load_model(path: str | Path, task: str) -> PreTrainedModel:
+    """Reload a model saved with ``save_pretrained`` with the attention its config names
+    (``from_pretrained`` alone would fall back to sdpa: the attention choice is not saved)."""
+    _check_task(task)
+    config = BertConfig.from_pretrained(path)
+    return TASK_CLASSES[task].from_pretrained(
+        path, config=config, attn_implementation=attn_implementation_of(config)
+    )
+
+
+@dataclass(frozen=True)
+class QKV:
+    """Queries, keys and values of one attention layer, each ``(batch, heads, n, head_dim)``."""
+
+    query: Tensor
+    key: Tensor
+    value: Tensor
+
+
+def extract_qkv(
+    model: PreTrainedModel,
+    input_ids: Tensor,
+    attention_mask: Tensor | None = None,
+    layers: list[int] | None = None,
+) -> dict[int, QKV]:
+    """Run ``model`` once (no grad) and capture every requested layer's queries, keys and values
+    with forward hooks on the self-attention projections; ``layers=None`` means all."""
+    encoder_layers = model.base_model.encoder.layer
+    layers = list(range(len(encoder_layers))) if layers is None else layers
+    heads = model.config.num_attention_heads
+    captured: dict[tuple[int, str], Tensor] = {}
+    handles = []
+    for idx in layers:
+        attn = encoder_layers[idx].attention.self
+        for name in ("query", "key", "value"):
+
+            def hook(_module, _inputs, output, idx=idx, name=name):
+                b, n, _ = output.shape
+                captured[(idx, name)] = output.view(b, n, heads, -1).transpose(1, 2).detach()
+
+            handles.append(getattr(attn, name).register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(input_ids=input_ids, attention_mask=attention_mask)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {
+        i: QKV(captured[(i, "query")], captured[(i, "key")], captured[(i, "value")]) for i in layers
+    }
+
+
+@dataclass(frozen=True)
+class LayerInputs:
+    """Real sentences run through a BERT layer: the tokens, the tokenizer's 0/1 ``token_mask``
+    ``(batch, n)``, and that layer's queries, keys and values ``(batch, heads, n, head_dim)``."""
+
+    sentences: list[str]
+    tokens: list[list[str]]
+    input_ids: Tensor
+    token_mask: Tensor
+    query: Tensor
+    key: Tensor
+    value: Tensor
+
+
+def sst2_layer_inputs(
+    num_sentences: int,
+    *,
+    layer: int = 0,
+    seed: int = 42,
+    split: str = "test",
+    min_tokens: int = 12,
+    max_length: int = 64,
+    model: PreTrainedModel | None = None,
+    scale: str | None = None,
+) -> LayerInputs:
+    """Queries, keys and values of ``layer`` for the first ``num_sentences`` SST-2 sentences of
+    ``split`` with at least ``min_tokens`` tokens (truncated to ``max_length``, padded to the
+    longest). ``model=None`` uses a seeded, randomly initialised baseline BERT-tiny (the same
+    weights every time: deterministic, but not trained)."""
+    from lshlib.data import get_tokenizer, load_sst2
+
+    tokenizer = get_tokenizer(scale)
+    if model is None:
+        model = build_model("mlm", "baseline", vocab_size=len(tokenizer), seed=seed)
+    model.eval()
+    chosen: list[str] = []
+    for sentence in load_sst2(split)["sentence"]:
+        if (
+            len(tokenizer(sentence, truncation=True, max_length=max_length)["input_ids"])
+            >= min_tokens
+        ):
+            chosen.append(sentence)
+            if len(chosen) == num_sentences:
+                break
+    enc = tokenizer(
+        chosen, truncation=True, max_length=max_length, padding="longest", return_tensors="pt"
+    )
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    qkv = extract_qkv(model, ids, mask, layers=[layer])[layer]
+    tokens = [
+        tokenizer.convert_ids_to_tokens(row[: int(m.sum())].tolist())
+        for row, m in zip(ids, mask, strict=True)
+    ]
+    return LayerInputs(chosen, tokens, ids, mask, qkv.query, qkv.key, qkv.value)
