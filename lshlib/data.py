@@ -1,0 +1,378 @@
+"""Datasets: pretraining corpus, SST-2, SQuAD v1.1, and the locally trained WordPiece tokenizer.
+
+Every loader reads the local copy under ``$LSHLIB_DATA_DIR`` first (layout in ``data/README.md``),
+then tries the Hugging Face Hub, and otherwise stops within seconds with a :class:`MissingDataError`
+that names the dataset and how to provide it. Nothing waits on an unreachable network: the Hub is
+only tried when ``HF_HUB_OFFLINE`` is unset and a 2-second connection probe succeeds.
+
+Splits follow the paper: SST-2 and SQuAD hold out 5% of the training set (seed 42) for
+validation and use the official dev set as the test set; the corpus holds out the last 1% of
+every document's paragraphs for evaluation (the paper held out 1% of BookCorpus blocks).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import datasets
+from transformers import PreTrainedTokenizerFast
+
+from lshlib.paths import data_dir, runs_dir
+from lshlib.scales import get_scale
+
+log = logging.getLogger(__name__)
+
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+SPLIT_SEED = 42
+HELDOUT_FRACTION = 0.05  # SST-2 and SQuAD: 5% of train held out for validation (paper)
+CORPUS_EVAL_FRACTION = 0.01  # corpus: last 1% of each document's paragraphs (paper: 1%)
+SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+# Hub fallbacks (datasets without loading scripts), documented in data/README.md.
+HUB_IDS: dict[str, tuple[str, str | None]] = {
+    "sst2": ("stanfordnlp/sst2", None),
+    "squad": ("rajpurkar/squad", None),
+    "corpus": ("Salesforce/wikitext", "wikitext-2-raw-v1"),
+}
+
+# Tokenizer per scale: vocabulary size and how much training text it sees (None = all).
+TOKENIZER_SETTINGS: dict[str, dict] = {
+    "smoke": {"vocab_size": 2000, "max_chars": 2_000_000},
+    "laptop": {"vocab_size": 8000, "max_chars": None},
+    "paper": {"vocab_size": 32000, "max_chars": None},
+}
+
+
+class MissingDataError(FileNotFoundError):
+    """A dataset is neither under ``$LSHLIB_DATA_DIR`` nor reachable on the Hugging Face Hub."""
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid splits are: {', '.join(SPLITS)}")
+
+
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """Whether the Hugging Face Hub may be tried: not offline and huggingface.co answers quickly."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+        return False
+    if os.environ.get("HF_DATASETS_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+        return False
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _from_hub(name: str, local: Path) -> datasets.DatasetDict:
+    """Load ``name`` from the Hub or raise :class:`MissingDataError` saying how to provide it."""
+    hub_id, config = HUB_IDS[name]
+    message = (
+        f"dataset {name!r} not found locally at {local} and the Hugging Face Hub "
+        f"({hub_id}{'/' + config if config else ''}) is not reachable. Provide it by setting "
+        f"LSHLIB_DATA_DIR to a folder laid out as described in data/README.md "
+        f"(currently {data_dir()}), or run once with network access so it can be downloaded."
+    )
+    if not hub_reachable():
+        raise MissingDataError(message)
+    try:
+        return datasets.load_dataset(hub_id, config)
+    except Exception as err:  # noqa: BLE001 - any Hub failure means the data is missing
+        raise MissingDataError(f"{message} (Hub error: {err})") from err
+
+
+# --------------------------------------------------------------------------- SST-2
+
+
+@functools.lru_cache(maxsize=4)
+def _read_sst2_tsv(path: Path) -> datasets.Dataset:
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    header, body = rows[0], rows[1:]
+    if header[:2] != ["sentence", "label"]:
+        raise ValueError(f"{path}: expected header 'sentence<TAB>label', got {header!r}")
+    features = datasets.Features(
+        {
+            "sentence": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=["negative", "positive"]),
+        }
+    )
+    return datasets.Dataset.from_dict(
+        {"sentence": [r[0] for r in body], "label": [int(r[1]) for r in body]},
+        features=features,
+    )
+
+
+def _holdout(ds: datasets.Dataset, split: str) -> datasets.Dataset:
+    """The paper's split of a training set: 95% train, 5% validation (fixed seed)."""
+    parts = ds.train_test_split(test_size=HELDOUT_FRACTION, seed=SPLIT_SEED, shuffle=True)
+    return parts["train"] if split == "train" else parts["test"]
+
+
+def load_sst2(split: str) -> datasets.Dataset:
+    """SST-2 (GLUE) with columns ``sentence`` and ``label`` (0 negative, 1 positive).
+
+    ``train``/``validation`` are 95%/5% of GLUE train (seed 42); ``test`` is GLUE dev (872 rows),
+    as in the paper. Read from ``sst2/{train,dev}.tsv`` with quoting off, else the Hub.
+    """
+    _check_split(split)
+    local = data_dir() / "sst2"
+    name = "dev.tsv" if split == "test" else "train.tsv"
+    if (local / name).is_file():
+        ds = _read_sst2_tsv(local / name)
+    else:
+        hub = _from_hub("sst2", local / name)
+        ds = hub["validation" if split == "test" else "train"]
+        ds = ds.select_columns(["sentence", "label"])
+    return ds if split == "test" else _holdout(ds, split)
+
+
+# --------------------------------------------------------------------------- SQuAD
+
+SQUAD_TRAIN_FILE = "train-v1.1-subset_44articles.json"
+SQUAD_DEV_FILE = "dev-v1.1.json"
+
+
+@functools.lru_cache(maxsize=4)
+def _read_squad_json(path: Path) -> datasets.Dataset:
+    with open(path, encoding="utf-8") as f:
+        articles = json.load(f)["data"]
+    rows: dict[str, list] = {k: [] for k in ("id", "title", "context", "question", "answers")}
+    for article in articles:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                rows["id"].append(qa["id"])
+                rows["title"].append(article["title"])
+                rows["context"].append(paragraph["context"])
+                rows["question"].append(qa["question"])
+                rows["answers"].append(
+                    {
+                        "text": [a["text"] for a in qa["answers"]],
+                        "answer_start": [int(a["answer_start"]) for a in qa["answers"]],
+                    }
+                )
+    return datasets.Dataset.from_dict(rows)
+
+
+def load_squad(split: str) -> datasets.Dataset:
+    """SQuAD v1.1 in the Hub's column layout (id, title, context, question, answers).
+
+    ``train``/``validation`` are 95%/5% of the local 44-article train subset (seed 42; the full
+    train set from the Hub when the subset is absent); ``test`` is the official dev set.
+    """
+    _check_split(split)
+    local = data_dir() / "squad"
+    name = SQUAD_DEV_FILE if split == "test" else SQUAD_TRAIN_FILE
+    if (local / name).is_file():
+        ds = _read_squad_json(local / name)
+    else:
+        hub = _from_hub("squad", local / name)
+        ds = hub["validation" if split == "test" else "train"]
+    return ds if split == "test" else _holdout(ds, split)
+
+
+# --------------------------------------------------------------------------- corpus
+
+_START = re.compile(
+    r"^[ \t]*\*\*\*[ \t]*START OF (?:THE|THIS) PROJECT GUTENBERG EBOOK[^*]*\*\*\*", re.M
+)
+_END = re.compile(r"^[ \t]*\*\*\*[ \t]*END OF (?:THE|THIS) PROJECT GUTENBERG EBOOK", re.M)
+_END_LINE = re.compile(r"^[ \t]*End of (?:the )?Project Gutenberg", re.I | re.M)
+
+
+def strip_gutenberg(text: str) -> str:
+    """The body of a Project Gutenberg book: the text between its START and END markers.
+
+    Handles the variants in the staged files: ``*** START OF THIS/THE PROJECT GUTENBERG EBOOK``
+    with or without spaces after ``***``, titles that wrap onto the next line, indented END
+    markers, CRLF line ends, and a trailing "End of the Project Gutenberg EBook" line before the
+    END marker. Raises ``ValueError`` when a marker is missing.
+    """
+    text = text.replace("\r\n", "\n").lstrip("\ufeff")
+    start = _START.search(text)
+    if start is None:
+        raise ValueError("no '*** START OF THE/THIS PROJECT GUTENBERG EBOOK ... ***' marker found")
+    end = _END.search(text, start.end())
+    if end is None:
+        raise ValueError("no '*** END OF THE/THIS PROJECT GUTENBERG EBOOK' marker found")
+    body = text[start.end() : end.start()].strip()
+    tail = max(0, len(body) - 1000)  # an "End of ..." note may wrap over two lines
+    notes = list(_END_LINE.finditer(body, tail))
+    return body[: notes[-1].start()].strip() if notes else body
+
+
+def corpus_files() -> list[Path]:
+    """The pretraining text files: Gutenberg books, then WikiText-2 valid/test (sorted)."""
+    root = data_dir() / "corpus"
+    return sorted((root / "gutenberg").glob("*.txt")) + sorted((root / "wikitext-2").glob("*.txt"))
+
+
+def _wikitext_paragraphs(text: str) -> list[str]:
+    """WikiText-2 (tokenized release): one paragraph a line; headings dropped, @-@ joins undone."""
+    out = []
+    for line in text.split("\n"):
+        line = line.strip()
+        if not line or line.startswith("="):
+            continue
+        line = line.replace(" @-@ ", "-").replace(" @,@ ", ",").replace(" @.@ ", ".")
+        out.append(line.replace("<unk>", "[UNK]"))
+    return out
+
+
+def _book_paragraphs(text: str) -> list[str]:
+    """A book body split at blank lines, each paragraph's line breaks joined by spaces."""
+    paras = (" ".join(p.split()) for p in re.split(r"\n\s*\n", text))
+    return [p for p in paras if p]
+
+
+@functools.lru_cache(maxsize=2)
+def _corpus(root: Path) -> dict[str, dict[str, list[str]]]:
+    rows: dict[str, dict[str, list[str]]] = {
+        s: {"source": [], "text": []} for s in ("train", "eval")
+    }
+    for path in corpus_files():
+        raw = path.read_text(encoding="utf-8")
+        if path.parent.name == "wikitext-2":
+            paras = _wikitext_paragraphs(raw)
+            source = f"wikitext-2/{path.name}"
+        else:
+            paras = _book_paragraphs(strip_gutenberg(raw))
+            source = f"gutenberg/{path.name}"
+        n_eval = max(1, round(len(paras) * CORPUS_EVAL_FRACTION))
+        for split, part in (("train", paras[:-n_eval]), ("eval", paras[-n_eval:])):
+            rows[split]["source"] += [source] * len(part)
+            rows[split]["text"] += part
+    return rows
+
+
+def _corpus_key(root: Path) -> str:
+    files = [f"{p.parent.name}/{p.name}:{p.stat().st_size}" for p in corpus_files()]
+    return hashlib.sha1(json.dumps([str(root), files]).encode()).hexdigest()[:16]
+
+
+def load_corpus(split: str = "train") -> datasets.Dataset:
+    """Pretraining paragraphs (columns ``source``, ``text``); ``split`` is ``train`` or ``eval``.
+
+    Local Gutenberg books (license header and footer stripped) and WikiText-2 valid/test; the
+    last 1% of each document's paragraphs form ``eval``. BookCorpus, which the paper used, is not
+    available; the Hub fallback is WikiText-2 raw (``Salesforce/wikitext``).
+    """
+    import pyarrow as pa
+
+    if split not in ("train", "eval"):
+        raise ValueError(f"unknown corpus split {split!r}; valid splits are: train, eval")
+    root = data_dir() / "corpus"
+    if corpus_files():
+        # Built from an Arrow table with a fingerprint of our own: hashing 40 MB is slow.
+        table = pa.table(_corpus(root)[split])
+        return datasets.Dataset(table, fingerprint=f"corpus-{split}-{_corpus_key(root)}")
+    hub = _from_hub("corpus", root)
+    ds = hub["train" if split == "train" else "validation"].filter(
+        lambda r: bool(r["text"].strip())
+    )
+    return ds.map(lambda r: {"source": "wikitext-2-raw", "text": r["text"].strip()})
+
+
+def corpus_text(split: str = "train", max_chars: int | None = None) -> list[str]:
+    """The corpus paragraphs of ``split`` in order, cut after ``max_chars`` characters if given."""
+    if split not in ("train", "eval"):
+        raise ValueError(f"unknown corpus split {split!r}; valid splits are: train, eval")
+    root = data_dir() / "corpus"
+    texts = _corpus(root)[split]["text"] if corpus_files() else load_corpus(split)["text"]
+    if max_chars is None:
+        return texts
+    out, total = [], 0
+    for t in texts:
+        if total >= max_chars:
+            break
+        out.append(t)
+        total += len(t)
+    return out
+
+
+# --------------------------------------------------------------------------- tokenizer
+
+
+def train_tokenizer(texts: list[str], vocab_size: int, model_max_length: int = 512):
+    """Train a BERT-style (lower-cased) WordPiece tokenizer on ``texts``; a transformers fast
+    tokenizer with [PAD] [UNK] [CLS] [SEP] [MASK] and BERT's [CLS] A [SEP] B [SEP] template."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers.trainers import WordPieceTrainer
+
+    if vocab_size < len(SPECIAL_TOKENS) + 100:
+        raise ValueError(
+            f"vocab_size {vocab_size} too small; use at least {len(SPECIAL_TOKENS) + 100}"
+        )
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = WordPieceTrainer(
+        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False
+    )
+    tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    # The trainer's ids depend on hash-map order (the token set does not): renumber the tokens,
+    # special tokens first, then in sorted order, so that a retrained tokenizer is identical.
+    trained = tok.get_vocab()
+    ordered = list(SPECIAL_TOKENS) + sorted(t for t in trained if t not in SPECIAL_TOKENS)
+    tok.model = models.WordPiece(
+        {t: i for i, t in enumerate(ordered)}, unk_token="[UNK]", continuing_subword_prefix="##"
+    )
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    tok.decoder = decoders.WordPiece(prefix="##")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=model_max_length,
+        model_input_names=["input_ids", "token_type_ids", "attention_mask"],
+    )
+
+
+def tokenizer_dir(scale: str | None = None) -> Path:
+    """Where the tokenizer of ``scale`` is cached: ``runs/tokenizers/<scale>-v<vocab>-<key>``."""
+    scale = get_scale(scale)
+    settings = TOKENIZER_SETTINGS[scale]
+    files = [f"{p.parent.name}/{p.name}:{p.stat().st_size}" for p in corpus_files()]
+    key = hashlib.sha1(json.dumps([settings, files, 3]).encode()).hexdigest()[:8]
+    return runs_dir() / "tokenizers" / f"{scale}-v{settings['vocab_size']}-{key}"
+
+
+def get_tokenizer(scale: str | None = None) -> PreTrainedTokenizerFast:
+    """The WordPiece tokenizer of ``scale``, trained on the training part of the corpus.
+
+    Vocabulary 32,000 at paper scale (as the paper), 8,000 at laptop and 2,000 at smoke (smaller
+    embeddings and output layer: faster on a CPU). Trained once and cached under ``runs/``;
+    the trainer is deterministic, so a rebuilt cache gives the same vocabulary.
+    """
+    path = tokenizer_dir(scale)
+    if not (path / "tokenizer.json").is_file():
+        settings = TOKENIZER_SETTINGS[get_scale(scale)]
+        log.info("training WordPiece tokenizer %s", path.name)
+        tok = train_tokenizer(corpus_text("train", settings["max_chars"]), settings["vocab_size"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-"))
+        tok.save_pretrained(tmp)
+        try:
+            tmp.rename(path)
+        except OSError:  # another process finished first: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+    return PreTrainedTokenizerFast.from_pretrained(path)

@@ -1,0 +1,153 @@
+"""Runs: configuration keys, reuse, same-seed determinism, and resume after an interruption.
+Tiny models (hidden 16, one layer) on a few dozen MLM blocks keep this fast."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from transformers import TrainerCallback
+
+from lshlib import training
+from lshlib.paths import data_dir
+
+pytestmark = pytest.mark.skipif(
+    not (data_dir() / "corpus").is_dir(), reason="shared data not available"
+)
+
+TINY = {
+    "hidden_size": 16,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "intermediate_size": 32,
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One runs folder per module (the smoke tokenizer is trained once there)."""
+    path = tmp_path_factory.getbasetemp() / "lshlib-runs"  # shared with test_data
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def env(monkeypatch, runs, tmp_path):
+    monkeypatch.setenv("LSHLIB_RUNS_DIR", str(runs))
+    monkeypatch.setenv("LSHLIB_RESULTS_DIR", str(tmp_path / "results"))
+    return tmp_path
+
+
+def tiny_config(variant: str = "baseline", seed: int = 42, **overrides) -> training.RunConfig:
+    values = dict(
+        max_length=32,
+        max_train=64,
+        max_eval=8,
+        corpus_chars=200_000,
+        batch_size=8,
+        eval_batch_size=8,
+        logging_steps=1,
+        eval_steps=4,
+        save_steps=4,
+        model_overrides=TINY,
+    )
+    values.update(overrides)
+    return training.run_config("mlm", variant, "smoke", seed, **values)
+
+
+class StopAfter(TrainerCallback):
+    """Simulates an interruption: stop training after ``steps`` optimizer steps."""
+
+    def __init__(self, steps: int):
+        self.steps = steps
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= self.steps:
+            control.should_training_stop = True
+
+
+def _fresh(config: training.RunConfig) -> None:
+    shutil.rmtree(training.run_dir(config), ignore_errors=True)
+    training.results_path(config.scale, config.name).unlink(missing_ok=True)
+
+
+def test_config_names():
+    a, b = tiny_config(seed=1), tiny_config(seed=2)
+    assert a.name != b.name and a.name == tiny_config(seed=1).name
+    assert a.name.startswith("mlm-baseline-s1-")
+    ft = training.run_config("sst2", "lsh_paper", "smoke", 1, model_overrides=TINY)
+    assert (
+        ft.pretrained
+        == training.run_config("mlm", "lsh_paper", "smoke", 1, model_overrides=TINY).name
+    )
+    with pytest.raises(ValueError, match="unknown task"):
+        training.run_config("glue", "baseline", "smoke")
+    with pytest.raises(ValueError, match="variant"):
+        tiny_config(variant="reformer")
+
+
+def test_same_seed_same_losses_and_reuse(env):
+    config = tiny_config()
+    first = training.run(config, progress=False)
+    assert first["status"] == "finished" and first["steps"] == 8
+    path = training.results_path("smoke", config.name)
+    saved = json.loads(path.read_text())
+    assert saved["config"] == config.to_dict()
+    assert {"curves", "final", "train_seconds", "tokens_per_second", "device", "versions"} <= set(
+        saved
+    )
+    assert 0.0 <= saved["final"]["validation_accuracy"] <= 1.0
+    assert training.run(config, progress=False) == saved  # reused, not retrained
+    _fresh(config)
+    second = training.run(config, progress=False)
+    assert [p["loss"] for p in second["curves"]["train"]] == [
+        p["loss"] for p in first["curves"]["train"]
+    ]
+    assert second["final"]["validation_loss"] == first["final"]["validation_loss"]
+
+
+def test_interrupted_run_resumes_without_losing_steps(env):
+    config = tiny_config(seed=7)
+    full = training.run(config, progress=False)
+    _fresh(config)
+    stopped = training.run(config, callbacks=[StopAfter(4)], progress=False)
+    assert stopped["status"] == "interrupted" and stopped["step"] == 4
+    assert not training.results_path("smoke", config.name).exists()
+    assert (training.run_dir(config) / "checkpoint-4").is_dir()
+    resumed = training.run(config, progress=False)
+    assert resumed["status"] == "finished"
+    assert resumed["steps"] == full["steps"] == 8
+    assert [p["step"] for p in resumed["curves"]["train"]] == list(range(1, 9))
+    assert [p["loss"] for p in resumed["curves"]["train"]] == pytest.approx(
+        [p["loss"] for p in full["curves"]["train"]], rel=1e-5
+    )
+    assert resumed["final"]["validation_loss"] == pytest.approx(
+        full["final"]["validation_loss"], rel=1e-5
+    )
+
+
+def test_finetune_from_pretrained(env):
+    config = training.run_config(
+        "sst2",
+        "lsh_masked",
+        "smoke",
+        3,
+        model_overrides=TINY,
+        max_train=32,
+        max_eval=16,
+        max_test=16,
+        batch_size=16,
+        eval_steps=2,
+        save_steps=2,
+        logging_steps=1,
+    )
+    record = training.run(config, progress=False)
+    assert record["status"] == "finished" and record["steps"] == 2
+    assert 0.0 <= record["final"]["test_accuracy"] <= 1.0
+    assert (
+        training.load_record(
+            training.run_config("mlm", "lsh_masked", "smoke", 3, model_overrides=TINY)
+        )
+        is not None
+    )  # the pretraining run it needed was run first
