@@ -12,7 +12,6 @@ export LSHLIB_DATA_DIR
 export HF_HUB_DOWNLOAD_TIMEOUT ?= 10
 export HF_HUB_ETAG_TIMEOUT ?= 10
 export TOKENIZERS_PARALLELISM ?= false
-export MPLBACKEND ?= Agg
 
 .PHONY: setup test unit nbtest reproduce lab bench lint format clean
 

@@ -477,7 +477,8 @@ def density_vs_theory(
     :func:`lshlib.theory.expected_density` over the same pairs' angles, per
     ``(bits, tables, table_size)`` setting. ``stderr`` is the standard error of the measured
     value over the independent hash draws (every draw, batch element and head), estimated from
-    each block's deviation from its own closed-form expectation."""
+    each block's deviation from its own closed-form expectation; ``z`` is
+    ``(measured - expected) / stderr``."""
     from lshlib import theory
     from lshlib.hashing import collision_matrix
 
@@ -500,12 +501,17 @@ def density_vs_theory(
         block_expected = (prob * valid).sum((-1, -2)) / weights
         deviation = (block - block_expected).pow(2).mean(0)  # variance per block (known mean)
         total = weights.sum()
+        measured = float((block * weights).sum() / (draws * total))
+        stderr = float((weights.pow(2) * deviation).sum().sqrt() / (draws**0.5 * total))
+        expected = theory.expected_density(angles[valid], bits, tables, table_size)
         rows.append(
             {
                 **_setting_row((bits, tables, table_size)),
-                "measured": float((block * weights).sum() / (draws * total)),
-                "stderr": float((weights.pow(2) * deviation).sum().sqrt() / (draws**0.5 * total)),
-                "expected": theory.expected_density(angles[valid], bits, tables, table_size),
+                "measured": measured,
+                "stderr": stderr,
+                "expected": expected,
+                # gap in standard errors (0 when the measurement has no spread)
+                "z": (measured - expected) / stderr if stderr > 0 else 0.0,
             }
         )
     return rows
