@@ -45,6 +45,7 @@ HUB_IDS: dict[str, tuple[str, str | None]] = {
     "corpus": ("Salesforce/wikitext", "wikitext-2-raw-v1"),
 }
 
+
 # Tokenizer per scale: vocabulary size and how much training text it sees (None = all).
 class MissingDataError(FileNotFoundError):
     """A dataset is neither under ``$LSHLIB_DATA_DIR`` nor reachable on the Hugging Face Hub."""
