@@ -1,15 +1,20 @@
 """Where things live: data (``$LSHLIB_DATA_DIR``), results, figures and the run cache.
 
-Committed results and figures come from the default ``laptop`` scale and sit directly under
-``results/`` and ``figures/``; other scales write to ``results/<scale>/`` and
-``figures/<scale>/`` so a smoke test never overwrites what the README shows. Training runs keep
-their own ``results/<scale>/`` files (issue: one JSON per run) and checkpoints under ``runs/``.
+The one results layout: every record of a scale, benchmarks included, goes under
+``results/<scale>/`` (``results/laptop/attention_bench.json``,
+``results/laptop/mlm-baseline-s42-<key>.json``); a run on another device kind goes under
+``results/<scale>-<device>/`` (``results/laptop-cuda/``). Figures of the laptop scale sit
+directly under ``figures/`` (the README shows them); other scales write to
+``figures/<scale>/`` so a smoke test never overwrites them. Checkpoints and caches live under
+``runs/`` and are never committed.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+import torch
 
 from lshlib.scales import get_scale
 
@@ -23,21 +28,29 @@ def data_dir() -> Path:
     return Path(value).expanduser().resolve() if value else REPO_ROOT / "data" / "local"
 
 
-def _scaled(base: Path, scale: str | None) -> Path:
+def device_kind() -> str:
+    """``cuda`` when a GPU is visible, else ``cpu``: the device runs and benchmarks use."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def figures_dir(scale: str | None = None) -> Path:
+    """``figures/`` at the laptop scale, ``figures/<scale>/`` otherwise (created if missing)."""
     s = get_scale(scale)
+    base = Path(os.environ.get("LSHLIB_FIGURES_DIR", REPO_ROOT / "figures"))
     path = base if s == "laptop" else base / s
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def figures_dir(scale: str | None = None) -> Path:
-    """``figures/`` at the laptop scale, ``figures/<scale>/`` otherwise (created if missing)."""
-    return _scaled(Path(os.environ.get("LSHLIB_FIGURES_DIR", REPO_ROOT / "figures")), scale)
-
-
-def results_dir(scale: str | None = None) -> Path:
-    """``results/`` at the laptop scale, ``results/<scale>/`` otherwise (created if missing)."""
-    return _scaled(Path(os.environ.get("LSHLIB_RESULTS_DIR", REPO_ROOT / "results")), scale)
+def results_dir(scale: str | None = None, device: str | None = None) -> Path:
+    """``results/<scale>/`` for CPU records, ``results/<scale>-<device>/`` for another device
+    kind (``device`` defaults to :func:`device_kind`); created if missing."""
+    s = get_scale(scale)
+    kind = device or device_kind()
+    base = Path(os.environ.get("LSHLIB_RESULTS_DIR", REPO_ROOT / "results"))
+    path = base / (s if kind == "cpu" else f"{s}-{kind}")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def runs_dir() -> Path:

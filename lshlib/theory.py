@@ -16,14 +16,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from lshlib.hashing import collisions, draw_hash_params, validate_hash_settings
-from lshlib.scales import get_scale
+from lshlib.hashing import HashSetting, collisions, draw_hash_params, validate_hash_settings
+from lshlib.scales import sizes
 
 __all__ = [
     "HashSetting",
@@ -60,20 +60,6 @@ AngleLike = TypeVar("AngleLike", float, np.ndarray, Tensor)
 
 # Angles a little above pi (float32 pi is 3.14159274 > math.pi) are accepted and clipped to pi.
 _ANGLE_TOLERANCE = 1e-6
-
-
-class HashSetting(NamedTuple):
-    """One LSH configuration: ``bits`` hyperplanes per table, ``tables`` tables, and the number
-    of folded buckets (``None`` = plain ``2**bits`` signature)."""
-
-    bits: int
-    tables: int = 1
-    table_size: int | None = None
-
-    @property
-    def label(self) -> str:
-        size = "signature" if self.table_size is None else f"T={self.table_size}"
-        return f"bits={self.bits}, tables={self.tables}, {size}"
 
 
 PAPER_SETTING = HashSetting(bits=2, tables=1, table_size=256)
@@ -486,12 +472,9 @@ def clustered_vectors(
     return centres[ids] + spread * noise, ids
 
 
-_TRIALS = {"smoke": 300, "laptop": 3000, "paper": 20000}
-
-
 def monte_carlo_trials(scale: str | None = None) -> int:
     """Monte Carlo trials per point for the notebooks at ``scale`` (``LSHLIB_SCALE``)."""
-    return _TRIALS[get_scale(scale)]
+    return sizes("theory", scale)["trials"]
 
 
 def setting_summary(
