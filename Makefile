@@ -42,7 +42,8 @@ reproduce: setup
 	@for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb (scale $${LSHLIB_SCALE:-laptop})"; \
 	  $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; \
+	    --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.record_timing=False \
+	    "$$nb" || exit 1; \
 	done
 
 lab: setup
