@@ -285,13 +285,9 @@ def build_methods(n, q, k, v, g, gen, settings, device, quick) -> list[tuple]:
             )
         )
     if n <= (256 if quick else AUTHORS_MAX_N):
-        from lshlib.hashing import draw_hash_params
-
         hp = draw_hash_params(HEAD_DIM, 2, 1, 256, batch_shape=(BATCH, HEADS), seed=0)
 
         def authors(hp=hp):
-            from lshlib.reference import authors_attention
-
             return authors_attention(
                 q, k, v, None, hp.hyperplanes, hp.coefficients, hp.table_size, scale
             )[0]

@@ -31,8 +31,11 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import Tensor
+from torch.utils.flop_counter import FlopCounterMode
 
+from lshlib.bucketed import plan_layout
 from lshlib.hashing import HashSetting
+from lshlib.theory import collision_probability
 
 __all__ = [
     "SOFTMAX_FWD",
@@ -142,71 +145,61 @@ def attention_counts(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     _check_positive(n_q=n_q, n_k=n_k, d=d, batch=batch, heads=heads)
     d_v = d if d_v is None else d_v
-    bh = batch * heads
-    full = n_q * n_k
-    if method == "dense":
-        s = full
-        return OpCounts(
-            scores=bh * 2 * d * s,
-            softmax=bh * (SOFTMAX_FWD - 1) * s,  # no mask step
-            value=bh * 2 * d_v * s,
-            scores_bwd=bh * 4 * d * s,
-            softmax_bwd=bh * SOFTMAX_BWD * s,
-            value_bwd=bh * 4 * d_v * s,
-            dot_products=bh * s,
-            matmul_flops=bh * 2 * (d + d_v) * s,
+    bh, full = batch * heads, n_q * n_k
+    if method == "dense":  # no hashing, no mask step
+        return _ops(
+            bh, d, d_v, full, full, softmax_fwd=SOFTMAX_FWD - 1, matmul=2 * (d + d_v) * full
         )
     hash_ops, hash_mm = _hashing_ops(n_q + n_k, d, bits, tables, table_size)
     if method in ("paper_dense", "masked_dense"):
         # every score is computed; the collision test touches n_q*n_k pairs per table (compare,
         # OR); paper mode also mirrors the upper triangle (one select per entry)
         pattern = full * (2 * tables + (1 if method == "paper_dense" else 0))
-        s = full
-        return OpCounts(
-            hashing=bh * (hash_ops + pattern),
-            scores=bh * 2 * d * s,
-            softmax=bh * SOFTMAX_FWD * s,
-            value=bh * 2 * d_v * s,
-            scores_bwd=bh * 4 * d * s,
-            softmax_bwd=bh * SOFTMAX_BWD * s,
-            value_bwd=bh * 4 * d_v * s,
-            dot_products=bh * s,
-            matmul_flops=bh * (hash_mm + 2 * (d + d_v) * s),
-        )
+        matmul = hash_mm + 2 * (d + d_v) * full
+        return _ops(bh, d, d_v, full, full, hashing=hash_ops + pattern, matmul=matmul)
     if method == "paper_authors":
         if upper_pairs is None:
             raise ValueError("paper_authors needs upper_pairs (colliding pairs with i <= j)")
-        up = upper_pairs
-        return OpCounts(
-            hashing=bh * (hash_ops + full * tables),  # dict buckets: one lookup per pair/table
-            scores=int(bh * 2 * d * up),
-            softmax=bh * SOFTMAX_FWD * full,
-            value=bh * 2 * d_v * full,
-            scores_bwd=int(bh * 4 * d * up),
-            softmax_bwd=bh * SOFTMAX_BWD * full,
-            value_bwd=bh * 4 * d_v * full,
-            dot_products=int(bh * up),
-            matmul_flops=bh * (hash_mm + 2 * d_v * full),
-            notes={"mirrored_entries": int(bh * up)},
-        )
-    # masked_bucketed
-    if computed is None:
+        # dict buckets: one lookup per pair and table; scores are elementwise, not a matmul
+        counts = _ops(
+            bh, d, d_v, upper_pairs, full, hashing=hash_ops + full * tables,
+            matmul=hash_mm + 2 * d_v * full,
+        )  # fmt: skip
+        counts.notes["mirrored_entries"] = int(bh * upper_pairs)
+        return counts
+    if computed is None:  # masked_bucketed
         if pairs is None:
             raise ValueError("masked_bucketed needs pairs or computed")
         computed = pairs
-    c = computed
     # sort keys and queries per table: n log2 n comparisons each, plus the bucket searches
     sort_ops = tables * sum(m * max(math.ceil(math.log2(max(m, 2))), 1) * 2 for m in (n_q, n_k))
+    matmul = hash_mm + 2 * (d + d_v) * computed
+    return _ops(bh, d, d_v, computed, computed, hashing=hash_ops + sort_ops, matmul=matmul)
+
+
+def _ops(
+    bh: int,
+    d: int,
+    d_v: int,
+    scored: float,
+    weighted: float,
+    *,
+    hashing: float = 0,
+    softmax_fwd: int = SOFTMAX_FWD,
+    matmul: float,
+) -> OpCounts:
+    """Counts of ``bh`` (batch, head) blocks that compute ``scored`` dot products and carry
+    ``weighted`` probabilities through softmax and the value product, forward and backward."""
     return OpCounts(
-        hashing=bh * (hash_ops + sort_ops),
-        scores=int(bh * 2 * d * c),
-        softmax=int(bh * SOFTMAX_FWD * c),
-        value=int(bh * 2 * d_v * c),
-        scores_bwd=int(bh * 4 * d * c),
-        softmax_bwd=int(bh * SOFTMAX_BWD * c),
-        value_bwd=int(bh * 4 * d_v * c),
-        dot_products=int(bh * c),
-        matmul_flops=int(bh * (hash_mm + 2 * (d + d_v) * c)),
+        hashing=int(bh * hashing),
+        scores=int(bh * 2 * d * scored),
+        softmax=int(bh * softmax_fwd * weighted),
+        value=int(bh * 2 * d_v * weighted),
+        scores_bwd=int(bh * 4 * d * scored),
+        softmax_bwd=int(bh * SOFTMAX_BWD * weighted),
+        value_bwd=int(bh * 4 * d_v * weighted),
+        dot_products=int(bh * scored),
+        matmul_flops=int(bh * matmul),
     )
 
 
@@ -233,8 +226,6 @@ class PairCounts:
 
 def measured_pairs(query_buckets: Tensor, key_buckets: Tensor, *, plan: bool = True) -> PairCounts:
     """Count pairs from actual bucket ids ``(B, H, T, n_q)`` / ``(B, H, T, n_k)``."""
-    from lshlib.bucketed import plan_layout
-
     same = query_buckets.unsqueeze(-1) == key_buckets.unsqueeze(-2)  # (B, H, T, n_q, n_k)
     coll = same.any(2)
     n_q, n_k = coll.shape[-2:]
@@ -265,8 +256,6 @@ def expected_pairs(
     probability at ``pi/2``). Returns ``colliding`` (OR over tables), ``per_table`` (sum over
     tables of the single-table probability), ``upper`` (``i <= j`` share) and ``density``.
     """
-    from lshlib.theory import collision_probability
-
     _check_positive(n_q=n_q, n_k=n_k)
     if angles is None:
         p_or = collision_probability(math.pi / 2, bits, tables, table_size)
@@ -294,8 +283,6 @@ def flop_counter_total(fn: Callable[[], object], backward: bool = False) -> dict
     """FLOPs that ``FlopCounterMode`` attributes to ``fn()`` (and its backward when
     ``backward``, calling ``.sum().backward()`` on the output tensor or its first element),
     by operator; key ``"total"`` holds the sum."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     with FlopCounterMode(display=False) as counter:
         out = fn()
         if backward:
