@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 
 TASKS: tuple[str, ...] = ("mlm", "sst2", "squad")
 FINETUNE_TASKS: tuple[str, ...] = ("sst2", "squad")
+REUSE_ENV_VAR = "LSHLIB_REUSE"
+REUSE_MODES: tuple[str, ...] = ("results", "runs")  # which finished runs :func:`run` reuses
 # The random-initialisation control of fine-tuning: the baseline model, no pretraining.
 SCRATCH = "scratch"
 FINETUNE_VARIANTS: tuple[str, ...] = (*VARIANTS, SCRATCH)
@@ -150,9 +153,17 @@ def run_dir(config: RunConfig) -> Path:
 
 
 def load_record(config: RunConfig) -> dict | None:
-    """The finished run's JSON record, or ``None`` if absent or written for another config."""
+    """The finished run's JSON record, or ``None`` if absent or written for another config.
+
+    With ``LSHLIB_REUSE=runs`` (``make reproduce``) a record counts only if the run's final model
+    is in the local run cache (``runs/``): committed records are then recomputed, not reused."""
     path = results_path(config.scale, config.name)
     if not path.is_file():
+        return None
+    reuse = os.environ.get(REUSE_ENV_VAR, "results").strip() or "results"
+    if reuse not in REUSE_MODES:
+        raise ValueError(f"{REUSE_ENV_VAR}={reuse!r}; valid values: {', '.join(REUSE_MODES)}")
+    if reuse == "runs" and not (run_dir(config) / "final" / "config.json").is_file():
         return None
     record = json.loads(path.read_text())
     return record if record.get("config") == config.to_dict() else None

@@ -177,3 +177,15 @@ def test_scratch_control_finetunes_from_random_weights(env):
         training.run_config("mlm", "scratch", "smoke")
     with pytest.raises(ValueError, match="random weights"):
         training.run_config("squad", "scratch", "smoke", pretrained="mlm-baseline-s1-x")
+
+
+def test_reuse_runs_mode_recomputes_records_without_a_local_model(env, monkeypatch):
+    config = tiny_config(seed=11, max_train=16)
+    first = training.run(config, progress=False)
+    monkeypatch.setenv("LSHLIB_REUSE", "runs")
+    assert training.load_record(config) == first  # the final model is in runs/: reused
+    shutil.rmtree(training.run_dir(config))  # a fresh clone: committed record, no run cache
+    assert training.load_record(config) is None
+    monkeypatch.setenv("LSHLIB_REUSE", "everything")
+    with pytest.raises(ValueError, match="LSHLIB_REUSE"):
+        training.load_record(config)
