@@ -23,9 +23,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lshlib import metrics
+from lshlib import data, features, metrics
+from lshlib.scales import sizes
 
-__all__ = ["STOP_WORDS", "Span", "word_tokens", "sliding_window_answer", "sliding_window_scores"]
+__all__ = [
+    "STOP_WORDS",
+    "Span",
+    "word_tokens",
+    "sliding_window_answer",
+    "sliding_window_scores",
+    "squad_test_scores",
+]
 
 # The English stop-word list of NLTK (179 words), written out so that no corpus is downloaded.
 STOP_WORDS: frozenset[str] = frozenset(
@@ -122,3 +130,10 @@ def sliding_window_scores(
     if not references:
         raise ValueError("no examples to score")
     return {**metrics.squad_scores(predictions, references), "questions": float(len(references))}
+
+
+def squad_test_scores(scale: str | None = None) -> dict[str, float]:
+    """The baseline's EM and F1 on the SQuAD test questions that the fine-tuning runs of
+    ``scale`` are scored on (the same ``max_test`` subset, :func:`lshlib.features.subset`)."""
+    cap = sizes("training/squad", scale).get("max_test")
+    return sliding_window_scores(features.subset(data.load_squad("test"), cap))

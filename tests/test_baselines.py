@@ -108,3 +108,12 @@ def test_on_real_squad_questions():
     scores = sliding_window_scores(test)
     assert scores["questions"] == 200
     assert 0 < scores["exact_match"] <= scores["f1"] < 60  # above zero, far from a reader
+
+
+@pytest.mark.skipif(not (data_dir() / "squad").is_dir(), reason="shared data not available")
+def test_scored_on_the_runs_test_questions():
+    from lshlib.scales import sizes
+
+    scores = baselines.squad_test_scores("smoke")
+    assert scores["questions"] == sizes("training/squad", "smoke")["max_test"]
+    assert 0 <= scores["exact_match"] <= scores["f1"] <= 100
