@@ -13,7 +13,7 @@ export HF_HUB_DOWNLOAD_TIMEOUT ?= 10
 export HF_HUB_ETAG_TIMEOUT ?= 10
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup test unit nbtest reproduce figures lab bench bench-training lint format clean
+.PHONY: setup test unit slow nbtest reproduce figures lab bench bench-training lint format clean
 
 setup: $(STAMP)
 
@@ -28,12 +28,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 unit: setup
-	LSHLIB_SCALE=smoke $(PY) -m pytest -q tests
+	LSHLIB_SCALE=smoke $(PY) -m pytest -q -m "not slow" tests
+
+# Integration tests of minutes (marked slow): the 2-process data-parallel run.
+slow: setup
+	LSHLIB_SCALE=smoke $(PY) -m pytest -q -m slow tests
 
 nbtest: setup
 	LSHLIB_SCALE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider $(NOTEBOOKS)
 
-test: unit nbtest
+test: unit slow nbtest
 
 # Execute every notebook at the default scale (laptop unless LSHLIB_SCALE says otherwise), in
 # place, writing figures/ and results/<scale>/, recomputing every training run: LSHLIB_REUSE=runs

@@ -85,6 +85,7 @@ class RunConfig:
     save_steps: int = 100
     pretrained: str | None = None  # name of the MLM run a fine-tuning run starts from
     model_overrides: dict[str, Any] = field(default_factory=dict)  # BertConfig fields (tests)
+    processes: int = 1  # data-parallel processes (batch_size is per process); see run_config
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -104,8 +105,12 @@ class RunConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """The configuration as plain JSON-able values."""
-        return json.loads(json.dumps(dataclasses.asdict(self), sort_keys=True))
+        """The configuration as plain JSON-able values (``processes`` only when above 1, so
+        single-process runs keep their names)."""
+        values = dataclasses.asdict(self)
+        if values["processes"] == 1:
+            del values["processes"]
+        return json.loads(json.dumps(values, sort_keys=True))
 
     @property
     def key(self) -> str:
@@ -128,6 +133,7 @@ def run_config(task: str, variant: str, scale: str | None = None, seed: int = 42
         raise ValueError(f"unknown task {task!r}; valid tasks are: {', '.join(TASKS)}")
     values: dict[str, Any] = sizes(f"training/{task}", scale)
     values["tokenizer"] = data.tokenizer_dir(scale).name
+    values["processes"] = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun / accelerate
     values.update(overrides)
     if task != "mlm" and variant != SCRATCH and "pretrained" not in overrides:
         model = (
@@ -364,8 +370,13 @@ def _prepare_finetune(config: RunConfig, tokenizer, chain: bool) -> _Job:
 
 
 def _training_arguments(config: RunConfig, out: Path, progress: bool) -> TrainingArguments:
+    """The Trainer's arguments; under ``torchrun`` / ``accelerate launch`` (``WORLD_SIZE`` > 1)
+    data parallel over gloo on CPU or nccl on GPU (without ``ddp_backend`` transformers reports
+    world size 1 on CPU and every process trains alone)."""
     cuda = torch.cuda.is_available()
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     return TrainingArguments(
+        ddp_backend=("nccl" if cuda else "gloo") if distributed else None,
         output_dir=str(out),
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.batch_size,
@@ -471,6 +482,12 @@ def _train(
         raise ValueError(
             f"config tokenizer {config.tokenizer!r} differs from the current one "
             f"{Path(tokenizer.name_or_path).name!r} (corpus or settings changed)"
+        )
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if config.processes != world:
+        raise ValueError(
+            f"run {config.name} is configured for processes={config.processes} but runs in "
+            f"{world} (WORLD_SIZE); build its config under the same launcher"
         )
     if config.task == "mlm":
         job = _prepare_mlm(config, tokenizer)

@@ -4,7 +4,11 @@ Tiny models (hidden 16, one layer) on a few dozen MLM blocks keep this fast."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from transformers import TrainerCallback
@@ -189,3 +193,34 @@ def test_reuse_runs_mode_recomputes_records_without_a_local_model(env, monkeypat
     monkeypatch.setenv("LSHLIB_REUSE", "everything")
     with pytest.raises(ValueError, match="LSHLIB_REUSE"):
         training.load_record(config)
+
+
+@pytest.mark.slow
+def test_two_process_data_parallel_run(env, tmp_path):
+    """torchrun with 2 CPU processes (gloo): half the steps at the same per-process batch, one
+    record, and the result of a 1-process run with the same global batch."""
+    worker = Path(__file__).with_name("ddp_worker.py")
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
+    environ = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(worker.parent.parent)}
+    done = subprocess.run(
+        [*launch, "2", str(worker), "8"], env=environ, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = list((tmp_path / "results" / "smoke").glob("mlm-baseline-*.json"))
+    assert len(records) == 1  # written once, by the main process
+    parallel = json.loads(records[0].read_text())
+    assert parallel["config"]["processes"] == 2 and parallel["config"]["batch_size"] == 8
+    single8 = subprocess.run(
+        [sys.executable, str(worker), "8"], env=environ, capture_output=True, text=True
+    )
+    single16 = subprocess.run(
+        [sys.executable, str(worker), "16"], env=environ, capture_output=True, text=True
+    )
+    steps8 = json.loads(single8.stdout.strip().splitlines()[-1])["steps"]
+    ref = json.loads(single16.stdout.strip().splitlines()[-1])
+    assert parallel["steps"] == steps8 // 2 == ref["steps"] == 4
+    reference = json.loads((tmp_path / "results" / "smoke" / f"{ref['name']}.json").read_text())
+    # Same blocks per optimizer step; masks differ (drawn per 8- vs 16-block batch): tolerance.
+    assert parallel["final"]["validation_loss"] == pytest.approx(
+        reference["final"]["validation_loss"], abs=0.05
+    )
