@@ -30,7 +30,7 @@ from transformers import PreTrainedTokenizerFast
 
 from lshlib import safeio
 from lshlib.paths import data_dir, runs_dir
-from lshlib.scales import get_scale
+from lshlib.scales import get_scale, sizes
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +46,6 @@ HUB_IDS: dict[str, tuple[str, str | None]] = {
     "squad": ("rajpurkar/squad", None),
     "corpus": ("Salesforce/wikitext", "wikitext-2-raw-v1"),
 }
-
-# Tokenizer per scale: vocabulary size and how much training text it sees (None = all).
-TOKENIZER_SETTINGS: dict[str, dict] = {
-    "smoke": {"vocab_size": 2000, "max_chars": 2_000_000},
-    "laptop": {"vocab_size": 8000, "max_chars": None},
-    "paper": {"vocab_size": 32000, "max_chars": None},
-}
-
 
 SST2_COLUMNS: tuple[str, ...] = ("sentence", "label")
 SQUAD_COLUMNS: tuple[str, ...] = ("id", "title", "context", "question", "answers")
@@ -473,7 +465,7 @@ def train_tokenizer(texts: list[str], vocab_size: int, model_max_length: int = 5
 def tokenizer_dir(scale: str | None = None) -> Path:
     """Where the tokenizer of ``scale`` is cached: ``runs/tokenizers/<scale>-v<vocab>-<key>``."""
     scale = get_scale(scale)
-    settings = TOKENIZER_SETTINGS[scale]
+    settings = sizes("tokenizer", scale)
     files = [f"{p.parent.name}/{p.name}:{p.stat().st_size}" for p in corpus_files()]
     key = hashlib.sha1(json.dumps([settings, files, 3]).encode()).hexdigest()[:8]
     return runs_dir() / "tokenizers" / f"{scale}-v{settings['vocab_size']}-{key}"
@@ -513,7 +505,7 @@ def get_tokenizer(scale: str | None = None) -> PreTrainedTokenizerFast:
     cached = _cached_tokenizer(path)
     if cached is not None:
         return cached
-    settings = TOKENIZER_SETTINGS[get_scale(scale)]
+    settings = sizes("tokenizer", scale)
     log.info("training WordPiece tokenizer %s", path.name)
     tok = train_tokenizer(corpus_text("train", settings["max_chars"]), settings["vocab_size"])
     path.parent.mkdir(parents=True, exist_ok=True)

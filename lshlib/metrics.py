@@ -116,7 +116,7 @@ def squad_postprocess(
     """Answer text per question from start/end logits of its (possibly several) features.
 
     ``features`` need ``example_id`` and ``offset_mapping`` (``None`` outside the context, as
-    :func:`lshlib.training.squad_eval_features` writes them). For each question the best span
+    :func:`lshlib.features.squad_eval_features` writes them). For each question the best span
     over all its features by ``start + end`` logit, among the ``n_best`` starts and ends, with
     end >= start and at most ``max_answer_length`` tokens; ``""`` when none is valid.
     """

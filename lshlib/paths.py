@@ -1,9 +1,12 @@
 """Where things live: data (``$LSHLIB_DATA_DIR``), results, figures and the run cache.
 
-Committed results and figures come from the default ``laptop`` scale and sit directly under
-``results/`` and ``figures/``; other scales write to ``results/<scale>/`` and
-``figures/<scale>/`` so a smoke test never overwrites what the README shows. Training runs keep
-their own ``results/<scale>/`` files (issue: one JSON per run) and checkpoints under ``runs/``.
+The one results layout: every record of a scale, benchmarks included, goes under
+``results/<scale>/`` (``results/laptop/attention_bench.json``,
+``results/laptop/mlm-baseline-s42-<key>.json``); a run on another device kind goes under
+``results/<scale>-<device>/`` (``results/laptop-cuda/``). Figures of the laptop scale sit
+directly under ``figures/`` (the README shows them); other scales write to
+``figures/<scale>/`` so a smoke test never overwrites them. Checkpoints and caches live under
+``runs/`` and are never committed.
 
 Every folder variable (``LSHLIB_DATA_DIR``, ``LSHLIB_RESULTS_DIR``, ``LSHLIB_FIGURES_DIR``,
 ``LSHLIB_RUNS_DIR``) is read by :func:`env_dir` alone, so all of them follow one rule: empty or
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+import torch
 
 from lshlib.scales import get_scale
 
@@ -60,21 +65,27 @@ def figures_base() -> Path:
     return env_dir(FIGURES_ENV_VAR, REPO_ROOT / "figures")
 
 
-def _scaled(base: Path, scale: str | None) -> Path:
-    s = get_scale(scale)
-    path = base if s == "laptop" else base / s
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def device_kind() -> str:
+    """``cuda`` when a GPU is visible, else ``cpu``: the device runs and benchmarks use."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def figures_dir(scale: str | None = None) -> Path:
     """``figures/`` at the laptop scale, ``figures/<scale>/`` otherwise (created if missing)."""
-    return _scaled(figures_base(), scale)
+    s = get_scale(scale)
+    path = figures_base() if s == "laptop" else figures_base() / s
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
-def results_dir(scale: str | None = None) -> Path:
-    """``results/`` at the laptop scale, ``results/<scale>/`` otherwise (created if missing)."""
-    return _scaled(results_base(), scale)
+def results_dir(scale: str | None = None, device: str | None = None) -> Path:
+    """``results/<scale>/`` for CPU records, ``results/<scale>-<device>/`` for another device
+    kind (``device`` defaults to :func:`device_kind`); created if missing."""
+    s = get_scale(scale)
+    kind = device or device_kind()
+    path = results_base() / (s if kind == "cpu" else f"{s}-{kind}")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def runs_dir() -> Path:

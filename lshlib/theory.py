@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from lshlib.hashing import collisions, draw_hash_params, validate_hash_settings
-from lshlib.scales import get_scale
+from lshlib.scales import sizes
 
 __all__ = [
     "HashSetting",
@@ -486,12 +486,9 @@ def clustered_vectors(
     return centres[ids] + spread * noise, ids
 
 
-_TRIALS = {"smoke": 300, "laptop": 3000, "paper": 20000}
-
-
 def monte_carlo_trials(scale: str | None = None) -> int:
     """Monte Carlo trials per point for the notebooks at ``scale`` (``LSHLIB_SCALE``)."""
-    return _TRIALS[get_scale(scale)]
+    return sizes("theory", scale)["trials"]
 
 
 def setting_summary(

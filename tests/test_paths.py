@@ -11,11 +11,16 @@ from lshlib import paths
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# variable -> (getter, its default folder, what the getter appends at laptop scale on a CPU)
 GETTERS = {
-    paths.DATA_ENV_VAR: (paths.data_dir, paths.REPO_ROOT / "data" / "local"),
-    paths.RESULTS_ENV_VAR: (paths.results_dir, paths.REPO_ROOT / "results"),
-    paths.FIGURES_ENV_VAR: (paths.figures_dir, paths.REPO_ROOT / "figures"),
-    paths.RUNS_ENV_VAR: (paths.runs_dir, paths.REPO_ROOT / "runs"),
+    paths.DATA_ENV_VAR: (paths.data_dir, paths.REPO_ROOT / "data" / "local", ""),
+    paths.RESULTS_ENV_VAR: (
+        lambda: paths.results_dir(device="cpu"),
+        paths.REPO_ROOT / "results",
+        "laptop",
+    ),
+    paths.FIGURES_ENV_VAR: (paths.figures_dir, paths.REPO_ROOT / "figures", ""),
+    paths.RUNS_ENV_VAR: (paths.runs_dir, paths.REPO_ROOT / "runs", ""),
 }
 
 
@@ -32,7 +37,7 @@ def elsewhere(monkeypatch, tmp_path):
 @pytest.mark.parametrize("var", list(GETTERS))
 @pytest.mark.parametrize("value", ["", "   "])
 def test_empty_means_unset(monkeypatch, elsewhere, var, value):
-    getter, default = GETTERS[var]
+    getter, default, _ = GETTERS[var]
     monkeypatch.setenv(var, value)
     assert paths.env_dir(var, default) == default.resolve()
     if var in (paths.DATA_ENV_VAR,):  # only the folders that are not created as a side effect
@@ -42,18 +47,18 @@ def test_empty_means_unset(monkeypatch, elsewhere, var, value):
 
 @pytest.mark.parametrize("var", list(GETTERS))
 def test_tilde_is_expanded(monkeypatch, elsewhere, tmp_path, var):
-    getter, _ = GETTERS[var]
+    getter, _, sub = GETTERS[var]
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv(var, "~/lsh")
-    assert getter() == home / "lsh"
+    assert getter() == home / "lsh" / sub
     assert not (elsewhere / "~").exists()
 
 
 @pytest.mark.parametrize("var", list(GETTERS))
 def test_file_is_an_error_naming_the_variable(monkeypatch, elsewhere, tmp_path, var):
-    getter, _ = GETTERS[var]
+    getter = GETTERS[var][0]
     file = tmp_path / "a-file"
     file.write_text("x")
     monkeypatch.setenv(var, str(file))

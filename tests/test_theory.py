@@ -267,7 +267,7 @@ def test_figures_and_widget_build_headless(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
-    from lshlib.plots import hashing as P
+    from lshlib.report import hashing as P
     from lshlib.widgets.hashing import hashing_explorer
 
     curve = T.simulate_collision_curve((1, 1, None), [0.5, 1.5], dim=2, trials=50)

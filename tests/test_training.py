@@ -142,12 +142,12 @@ def test_finetune_from_pretrained(env):
         save_steps=2,
         logging_steps=1,
     )
-    record = training.run(config, progress=False)
+    mlm = training.run_config("mlm", "lsh_masked", "smoke", 3, model_overrides=TINY)
+    # a fine-tuning call never starts a pretraining run silently: it names the run to make
+    with pytest.raises(training.MissingRunError, match=f"{mlm.name}.*--task mlm"):
+        training.run(config, progress=False)
+    assert training.load_record(mlm) is None
+    record = training.run(config, progress=False, chain=True)
     assert record["status"] == "finished" and record["steps"] == 2
     assert 0.0 <= record["final"]["test_accuracy"] <= 1.0
-    assert (
-        training.load_record(
-            training.run_config("mlm", "lsh_masked", "smoke", 3, model_overrides=TINY)
-        )
-        is not None
-    )  # the pretraining run it needed was run first
+    assert training.load_record(mlm) is not None  # chain=True made the pretraining run first

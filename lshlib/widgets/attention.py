@@ -18,7 +18,7 @@ from lshlib.attention import (
     lsh_attention,
 )
 from lshlib.modeling import LayerInputs
-from lshlib.plots.attention import heatmap
+from lshlib.report.attention import heatmap
 
 __all__ = ["AttentionExplorer", "attention_explorer", "explorer_frame"]
 

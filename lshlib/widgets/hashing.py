@@ -1,6 +1,6 @@
 """The hashing explorer: sliders for bits, tables and table_size (and the hash seed) that redraw
 the collision curve, the exact pairwise collision probabilities of clustered demo vectors and one
-sampled collision matrix (:func:`lshlib.plots.hashing.plot_explorer_frame`)."""
+sampled collision matrix (:func:`lshlib.report.hashing.plot_explorer_frame`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 
 from lshlib import theory as T
-from lshlib.plots.hashing import plot_explorer_frame
+from lshlib.report.hashing import plot_explorer_frame
 
 __all__ = ["HashingExplorer", "hashing_explorer"]
 
