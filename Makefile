@@ -13,7 +13,7 @@ export HF_HUB_DOWNLOAD_TIMEOUT ?= 10
 export HF_HUB_ETAG_TIMEOUT ?= 10
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup test unit nbtest reproduce lab bench lint format clean
+.PHONY: setup test unit slow nbtest reproduce lab bench lint format clean
 
 setup: $(STAMP)
 
@@ -30,10 +30,14 @@ $(STAMP): pyproject.toml
 unit: setup
 	LSHLIB_SCALE=smoke $(PY) -m pytest -q tests
 
+# Integration tests marked slow (deselected from `unit` by pyproject's addopts).
+slow: setup
+	LSHLIB_SCALE=smoke $(PY) -m pytest -q -m slow tests
+
 nbtest: setup
 	LSHLIB_SCALE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider $(NOTEBOOKS)
 
-test: unit nbtest
+test: unit slow nbtest
 
 # Execute every notebook at the default scale (laptop unless LSHLIB_SCALE says otherwise), in
 # place, writing figures/ and results/.
