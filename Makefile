@@ -40,27 +40,30 @@ nbtest: setup
 test: unit slow nbtest
 
 # Execute every notebook at the default scale (laptop unless LSHLIB_SCALE says otherwise), in
-# place, writing figures/ and results/.
+# place, writing figures/ and results/<scale>/. Benchmarks are not part of it: they need an idle
+# machine (`make bench`).
 reproduce: setup
 	@for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb (scale $${LSHLIB_SCALE:-laptop})"; \
 	  $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; \
+	    --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.record_timing=False \
+	    "$$nb" || exit 1; \
 	done
 
 lab: setup
 	$(PY) -m jupyter lab notebooks
 
+# Benchmarks write results/<scale>[-<device>]/*.json; run them on an otherwise idle machine.
 bench: setup
 	$(PY) benchmarks/attention.py
 
 lint: setup
-	$(PY) -m ruff check lshlib tests benchmarks
-	$(PY) -m ruff format --check lshlib tests benchmarks
+	$(PY) -m ruff check lshlib tests benchmarks notebooks
+	$(PY) -m ruff format --check lshlib tests benchmarks notebooks
 
 format: setup
-	$(PY) -m ruff format lshlib tests benchmarks
-	$(PY) -m ruff check --fix lshlib tests benchmarks
+	$(PY) -m ruff format lshlib tests benchmarks notebooks
+	$(PY) -m ruff check --fix lshlib tests benchmarks notebooks
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

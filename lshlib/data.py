@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import pyarrow as pa
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+from tokenizers.trainers import WordPieceTrainer
 from transformers import PreTrainedTokenizerFast
 
 from lshlib import safeio
@@ -383,8 +386,6 @@ def load_corpus(split: str = "train") -> datasets.Dataset:
     last 1% of each document's paragraphs form ``eval``. BookCorpus, which the paper used, is not
     available; the Hub fallback is WikiText-2 raw (``Salesforce/wikitext``).
     """
-    import pyarrow as pa
-
     if split not in ("train", "eval"):
         raise ValueError(f"unknown corpus split {split!r}; valid splits are: train, eval")
     root = data_dir() / "corpus"
@@ -422,9 +423,6 @@ def corpus_text(split: str = "train", max_chars: int | None = None) -> list[str]
 def train_tokenizer(texts: list[str], vocab_size: int, model_max_length: int = 512):
     """Train a BERT-style (lower-cased) WordPiece tokenizer on ``texts``; a transformers fast
     tokenizer with [PAD] [UNK] [CLS] [SEP] [MASK] and BERT's [CLS] A [SEP] B [SEP] template."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from tokenizers.trainers import WordPieceTrainer
-
     if vocab_size < len(SPECIAL_TOKENS) + 100:
         raise ValueError(
             f"vocab_size {vocab_size} too small; use at least {len(SPECIAL_TOKENS) + 100}"

@@ -19,7 +19,8 @@ from torchmetrics.functional.text import squad as _tm_squad
 IGNORE_INDEX = -100
 
 # Li & Yip, "BERT-LSH: Reducing Absolute Compute For Attention", arXiv:2404.08836 (2024),
-# results tables as transcribed in PAPER.md. The paper reports no SQuAD EM or F1.
+# results tables as transcribed in docs/paper.md ("Reported numbers"). The paper reports no
+# SQuAD EM or F1.
 PAPER_RESULTS: dict[str, dict[str, float]] = {
     "baseline": {
         "mlm_eval_accuracy": 0.1505,
@@ -52,7 +53,7 @@ PAPER_RESULTS: dict[str, dict[str, float]] = {
         "squad_test_samples_per_s": 356.5,
     },
 }
-PAPER_CITATION = "Li & Yip, BERT-LSH, arXiv:2404.08836 (2024); tables transcribed in PAPER.md"
+PAPER_CITATION = "Li & Yip, BERT-LSH, arXiv:2404.08836 (2024); tables transcribed in docs/paper.md"
 
 
 def masked_accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:

@@ -6,13 +6,13 @@ import pytest
 import torch
 from transformers import BertConfig
 
+from lshlib.analysis import extract_qkv
 from lshlib.attention import ATTN_NAME, LSHConfig
 from lshlib.modeling import (
     TASK_CLASSES,
     VARIANTS,
     bert_tiny_config,
     build_model,
-    extract_qkv,
     load_model,
     variant_lsh_config,
 )

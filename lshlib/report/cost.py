@@ -1,6 +1,7 @@
-"""Figures of notebook 03 (compute savings): the paper's KFLOPs chart and its honest version,
-operations vs sequence length, collision density vs theory, and the measured wall-clock and
-memory of the attention benchmark."""
+"""Figures, text tables and summaries of notebook 03 (compute savings): the paper's KFLOPs chart
+and its honest version, operations vs sequence length, collision density vs theory, the
+measured wall-clock and memory of the attention benchmark, the targets it is held to, and the
+notebook's closing numbers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["kflops_charts", "ops_vs_length", "density_vs_theory", "bench_time_memory"]
+from lshlib import bench as bench_mod
+from lshlib.hashing import HashSetting
+
+__all__ = [
+    "kflops_charts",
+    "ops_vs_length",
+    "density_vs_theory",
+    "bench_time_memory",
+    "format_rows",
+    "bench_rows",
+    "target_report",
+    "crossover_labels",
+    "findings",
+]
 
 
 def kflops_charts(rows: Sequence[dict]) -> Figure:
@@ -78,9 +92,9 @@ def density_vs_theory(rows: Sequence[dict], title: str = "") -> Figure:
 
 def bench_time_memory(rows: Sequence[dict], crossovers: dict | None = None) -> Figure:
     """Wall-clock (forward; forward + backward) and peak memory vs n from the benchmark rows of
-    :func:`lshlib.cost.bench_rows`; a dotted line marks where each bucketed setting first beats
+    :func:`lshlib.bench_rows`; a dotted line marks where each bucketed setting first beats
     SDPA in that phase (``crossovers``: phase -> {label: n}, from
-    :func:`lshlib.cost.crossover_labels`)."""
+    :func:`lshlib.crossover_labels`)."""
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
     labels = list(dict.fromkeys(r["label"] for r in rows))
     colors = dict(zip(labels, plt.cm.tab10(np.linspace(0, 1, max(len(labels), 2))), strict=False))
@@ -115,3 +129,166 @@ def bench_time_memory(rows: Sequence[dict], crossovers: dict | None = None) -> F
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# text tables and summaries of the counts and the benchmark
+
+
+def format_rows(rows: Sequence[dict], keys: Sequence[str], digits: int = 4) -> str:
+    """A plain-text table of ``rows`` (floats rounded to ``digits`` significant decimals)."""
+
+    def cell(v: object) -> str:
+        if isinstance(v, bool) or v is None:
+            return str(v)
+        if isinstance(v, float):
+            return (
+                f"{v:.{digits}g}"
+                if abs(v) >= 1e4 or (v != 0 and abs(v) < 1e-3)
+                else (f"{v:.{digits}f}")
+            )
+        return str(v)
+
+    table = [[str(k) for k in keys]] + [[cell(r.get(k)) for k in keys] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(keys))]
+    return "\n".join(
+        "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in table
+    )
+
+
+def bench_rows(bench: dict) -> list[dict]:
+    """Flat rows (method label, n, phase, median, q1, q3, peak bytes) of a benchmark JSON."""
+    out = []
+    for r in bench["rows"]:
+        label = r["method"]
+        if r["method"] in ("bucketed", "dense"):
+            label = f"{r['method']} {HashSetting(r['bits'], r['tables'], r['table_size']).label}"
+        for phase in ("forward", "forward_backward"):
+            if phase in r:
+                m = r[phase]
+                out.append(
+                    {
+                        "label": label,
+                        "method": r["method"],
+                        "n": r["n"],
+                        "phase": phase,
+                        "median": m["median"],
+                        "q1": m["q1"],
+                        "q3": m["q3"],
+                        "peak_bytes": m.get("peak_bytes"),
+                    }
+                )
+    return out
+
+
+def target_report(bench: dict) -> list[dict]:
+    """The issue's speed targets against one benchmark run: target, goal, the ratio of medians
+    (``measured``), the ratio of the fastest repeats (``best_of_repeats``: closer to an idle
+    machine when the run was shared) and whether the median ratio meets the goal."""
+
+    def find(n, method, **kw):
+        for r in bench["rows"]:
+            if r["n"] == n and r["method"] == method and all(r.get(a) == b for a, b in kw.items()):
+                return r
+        return None
+
+    def stat(n, method, phase="forward", key="median", **kw):
+        r = find(n, method, **kw)
+        return None if r is None else r.get(phase, {}).get(key)
+
+    def ratio(a, b):
+        return a / b if a is not None and b else None
+
+    ns = sorted({r["n"] for r in bench["rows"]})
+    big = 8192 if 8192 in ns else max(ns)
+    top = max(ns)
+    s4 = {"bits": 4, "tables": 1, "table_size": None}
+    s6 = {"bits": 6, "tables": 1, "table_size": None}
+    s8 = {"bits": 8, "tables": 4, "table_size": None}
+    fb = "forward_backward"
+    specs = [
+        (f"bucketed 4b/1t vs SDPA, forward, n={big}", ">= 10x", 10.0,
+         lambda k: ratio(stat(big, "sdpa", key=k), stat(big, "bucketed", key=k, **s4))),
+        (f"bucketed 4b/1t vs SDPA, forward+backward, n={big}", ">= 5x", 5.0,
+         lambda k: ratio(stat(big, "sdpa", fb, k), stat(big, "bucketed", fb, k, **s4))),
+        (f"bucketed 8b/4t vs SDPA, forward, n={big}", ">= 5x", 5.0,
+         lambda k: ratio(stat(big, "sdpa", key=k), stat(big, "bucketed", key=k, **s8))),
+        (f"dense strategy / bucketed 4b/1t peak memory, forward, n={top}", ">= 8x", 8.0,
+         lambda k: ratio(stat(top, "dense", key="peak_bytes", **s4),
+                         stat(top, "bucketed", key="peak_bytes", **s4))),
+        (f"bucketed 6b/1t vs Reformer LSH, forward, n={big}", "> 1x", 1.0,
+         lambda k: ratio(stat(big, "reformer", key=k), stat(big, "bucketed", key=k, **s6))),
+    ]  # fmt: skip
+    paper = bench.get("paper_mode", {})
+    if paper:
+        specs.append(
+            ("paper mode (dense) vs authors' loop, forward", ">= 2x", 2.0,
+             lambda k: ratio(paper["authors"][k], paper["paper_dense"][k]))
+        )  # fmt: skip
+        specs.append(
+            ("paper mode (dense) time / SDPA time, forward", "<= 4x", -4.0,
+             lambda k: ratio(paper["paper_dense"][k], paper["sdpa"][k]))
+        )  # fmt: skip
+    train = bench.get("training_step", {})
+    if train:
+        best = f"lsh_masked_{train['best_lsh_strategy']}"
+        specs.append(
+            ("BERT-tiny MLM step, best LSH strategy / SDPA baseline", "<= 1.25x", -1.25,
+             lambda k: ratio(train[best][k], train["baseline"][k]))
+        )  # fmt: skip
+    out = []
+    for name, goal, bound, value in specs:
+        v, best_v = value("median"), value("min")
+        met = None
+        if v is not None:
+            met = v <= -bound if bound < 0 else (v > bound if bound == 1.0 else v >= bound)
+        out.append({"target": name, "goal": goal, "measured": v, "best_of_repeats": best_v,
+                    "met": met})  # fmt: skip
+    return out
+
+
+def crossover_labels(bench: dict) -> dict[str, dict[str, int | None]]:
+    """``{phase: {"bucketed <setting>": crossover n}}``, as the benchmark figure wants it."""
+    out: dict[str, dict[str, int | None]] = {"forward": {}, "forward_backward": {}}
+    for r in bench_mod.crossover_table(bench):
+        out[r["phase"]][f"bucketed {r['setting']}"] = r["crossover_n"]
+    return out
+
+
+def findings(
+    kflops: Sequence[dict], ops: Sequence[dict], density: Sequence[dict], bench: dict
+) -> str:
+    """The notebook's closing numbers, each computed from the tables passed in."""
+    lines = []
+    first = next(r for r in kflops if r["bits"] == 2 and r["tables"] == 1)
+    lines.append(
+        f"Paper's chart at 2-1: {first['paper_kflops']:.2f} KFLOPs of hashing vs "
+        f"{first['paper_full_kflops']:.1f} for QK^T. Counted whole (fwd+bwd): LSH "
+        f"{first['honest_lsh_kops']:.1f} K ops vs full attention {first['honest_full_kops']:.1f}"
+        f" K ops."
+    )
+    n_max = max(r["n"] for r in ops)
+    at = {r["method"]: r for r in ops if r["n"] == n_max}
+    dense = at["dense"]["ops"]
+    for m, r in at.items():
+        if m != "dense":
+            lines.append(f"Expected ops at n={n_max}: dense / {m} = {dense / r['ops']:.2f}x")
+    for r in density:
+        lines.append(
+            f"Density on SST-2 queries/keys, {r['label']}: measured {r['measured']:.4f} "
+            f"(SE {r['stderr']:.4f}) vs theory {r['expected']:.4f}"
+        )
+    for r in bench_mod.crossover_table(bench):
+        lines.append(
+            f"bucketed {r['setting']} first beats SDPA ({r['phase']}) at n = {r['crossover_n']}"
+        )
+    for t in target_report(bench):
+        value = "n/a" if t["measured"] is None else f"{t['measured']:.2f}"
+        lines.append(f"{t['target']}: {value} (goal {t['goal']}, met: {t['met']})")
+    load = bench["machine"].get("loadavg")
+    if load:
+        lines.append(
+            f"Benchmark load average (1 min) at start {load[0]:.2f}, end "
+            f"{bench['loadavg_end'][0]:.2f} on {bench['machine']['cpu_count']} cores."
+        )
+    return "\n".join(lines)

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
+from lshlib.analysis import LayerInputs
 from lshlib.attention import (
     LSHConfig,
     additive_mask,
@@ -17,7 +18,6 @@ from lshlib.attention import (
     hash_queries_keys,
     lsh_attention,
 )
-from lshlib.modeling import LayerInputs
 from lshlib.report.attention import heatmap
 
 __all__ = ["AttentionExplorer", "attention_explorer", "explorer_frame"]
@@ -127,6 +127,6 @@ class AttentionExplorer(widgets.VBox):
 
 
 def attention_explorer(inputs: LayerInputs) -> AttentionExplorer:
-    """Build the explorer on the queries and keys of :func:`lshlib.modeling.sst2_layer_inputs`;
+    """Build the explorer on the queries and keys of :func:`lshlib.analysis.sst2_layer_inputs`;
     it has already drawn its first frame."""
     return AttentionExplorer(inputs)
