@@ -37,9 +37,8 @@ import tokenizers
 import torch
 import transformers
 from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
 
-from lshlib import data, features, metrics
+from lshlib import checkpoints, data, features, metrics, safeio
 from lshlib.modeling import VARIANTS, build_model
 from lshlib.paths import results_dir, runs_dir
 from lshlib.scales import SCALES, get_scale, sizes
@@ -48,7 +47,9 @@ log = logging.getLogger(__name__)
 
 TASKS: tuple[str, ...] = ("mlm", "sst2", "squad")
 FINETUNE_TASKS: tuple[str, ...] = ("sst2", "squad")
-CLOCK_FILE = "lshlib_clock.json"
+CLOCK_FILE = checkpoints.CLOCK_FILE
+# Keys a finished record must have; a record without them is corrupt (moved aside, rerun).
+RECORD_KEYS: frozenset[str] = frozenset({"name", "status", "config", "final", "steps"})
 
 
 @dataclass(frozen=True)
@@ -140,11 +141,21 @@ def run_dir(config: RunConfig) -> Path:
 
 
 def load_record(config: RunConfig) -> dict | None:
-    """The finished run's JSON record, or ``None`` if absent or written for another config."""
+    """The finished run's JSON record, or ``None`` if absent or written for another config.
+
+    A corrupt record (truncated, empty, ``[]``, ``null``, or missing :data:`RECORD_KEYS`) is
+    reported with its path and moved aside, so the run is redone (resumed from its newest
+    valid checkpoint) instead of every later call failing on it.
+    """
     path = results_path(config.scale, config.name)
-    if not path.is_file():
+    record = safeio.load_json_dict(path)
+    if record is None:
         return None
-    record = json.loads(path.read_text())
+    missing = sorted(RECORD_KEYS - set(record))
+    if missing or record["status"] != "finished":
+        reason = f"missing keys {missing}" if missing else f"status {record['status']!r}"
+        safeio.quarantine(path, f"not a finished run record ({reason})")
+        return None
     return record if record.get("config") == config.to_dict() else None
 
 
@@ -166,9 +177,10 @@ class _Clock(TrainerCallback):
         return self.previous + time.perf_counter() - self.start
 
     def on_save(self, args, state, control, **kwargs):
+        # Written last, after the Trainer's files: its presence marks a complete checkpoint.
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if folder.is_dir() and state.is_world_process_zero:
-            (folder / CLOCK_FILE).write_text(json.dumps({"train_seconds": self.total()}))
+            safeio.atomic_write_json(folder / CLOCK_FILE, {"train_seconds": self.total()})
 
 
 def _device() -> dict[str, Any]:
@@ -389,22 +401,47 @@ def _training_arguments(config: RunConfig, out: Path, progress: bool) -> Trainin
     )
 
 
-def _resume_point(out: Path) -> tuple[str | None, float]:
-    """The checkpoint to resume from (or ``None``) and the wall-clock spent before it."""
-    checkpoint = get_last_checkpoint(str(out)) if out.is_dir() else None
-    previous = 0.0
-    if checkpoint and (Path(checkpoint) / CLOCK_FILE).is_file():
-        previous = json.loads((Path(checkpoint) / CLOCK_FILE).read_text())["train_seconds"]
-    return checkpoint, previous
+def _resume_point(out: Path) -> tuple[Path | None, float]:
+    """The newest valid checkpoint to resume from (or ``None``; incomplete ones are reported and
+    moved aside, see :mod:`lshlib.checkpoints`) and the wall-clock spent before it."""
+    checkpoint = checkpoints.newest_valid_checkpoint(out)
+    return checkpoint, checkpoints.clock_seconds(checkpoint)
 
 
-def _final_metrics(config: RunConfig, trainer: Trainer, job: _Job, output) -> dict[str, Any]:
+def train_loss_mean(log_history: list[dict], session_loss: float, first: int, last: int) -> float:
+    """Mean training loss over every step of the run, resumed or not.
+
+    The Trainer's ``training_loss`` averages only the steps of the last session (0.0 when it
+    resumed from the final checkpoint). The log history, restored with each checkpoint, holds
+    the mean loss of every logged interval; the steps after the last log come from this
+    session's ``session_loss`` over steps ``first``..``last``.
+    """
+    total, logged, in_session = 0.0, 0, 0.0
+    for h in log_history:
+        if "loss" in h:
+            steps = h["step"] - logged
+            total += h["loss"] * steps
+            if h["step"] > first:
+                in_session += h["loss"] * steps
+            logged = h["step"]
+    tail_steps = last - max(logged, first)
+    if tail_steps > 0:
+        total += session_loss * (last - first) - in_session
+    covered = logged + max(tail_steps, 0)
+    return total / covered if covered else math.nan
+
+
+def _final_metrics(
+    config: RunConfig, trainer: Trainer, job: _Job, output, first_step: int
+) -> dict[str, Any]:
     """Last and mean train loss, the final validation metrics, and the test metrics."""
     state = trainer.state
     train_curve = _curves(state.log_history)["train"]
     final: dict[str, Any] = {
         "train_loss_last": train_curve[-1]["loss"] if train_curve else math.nan,
-        "train_loss_mean": output.training_loss,  # mean over this session's steps
+        "train_loss_mean": train_loss_mean(
+            state.log_history, output.training_loss, first_step, state.global_step
+        ),
     }
     final_eval = trainer.evaluate()
     final.update({k.replace("eval_", "validation_"): v for k, v in final_eval.items()})
@@ -486,7 +523,7 @@ def _train(
         preprocess_logits_for_metrics=job.preprocess,
         callbacks=[clock, *extra, *(callbacks or [])],
     )
-    output = trainer.train(resume_from_checkpoint=checkpoint)
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     seconds = clock.total()
     state = trainer.state
     if state.global_step < state.max_steps:
@@ -496,11 +533,13 @@ def _train(
             "step": state.global_step,
             "max_steps": state.max_steps,
         }
-    record = _record(config, trainer, job, _final_metrics(config, trainer, job, output), seconds)
+    first_step = int(checkpoint.name.split("-")[-1]) if checkpoint else 0
+    final = _final_metrics(config, trainer, job, output, first_step)
+    record = _record(config, trainer, job, final, seconds)
     trainer.save_model(str(out / "final"))  # on every process (it writes from the main one)
     if trainer.is_world_process_zero():
         path = results_path(config.scale, config.name)
-        path.write_text(json.dumps(record, indent=1, default=float) + "\n")
+        safeio.atomic_write_json(path, record, indent=1, default=float)
     return record
 
 

@@ -8,6 +8,7 @@ import logging
 import random
 
 import datasets
+import numpy as np
 import pytest
 
 from lshlib import data, safeio
@@ -245,8 +246,6 @@ def test_load_json_dict_moves_corrupt_aside(tmp_path, caplog, content):
 
 
 def test_load_npy_moves_corrupt_aside(tmp_path, caplog):
-    import numpy as np
-
     path = tmp_path / "ids.npy"
     safeio.atomic_save_npy(path, np.arange(1000, dtype=np.int32))
     assert safeio.load_npy(path, np.int32, 1).sum() == 499_500
