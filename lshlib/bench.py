@@ -23,13 +23,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
-import json
 import logging
 import os
 import platform
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,7 @@ from torch.profiler import ProfilerActivity, profile
 from transformers import ReformerConfig
 from transformers.models.reformer.modeling_reformer import LSHSelfAttention
 
+from lshlib import safeio
 from lshlib.attention import LSHConfig, lsh_attention
 from lshlib.bucketed import plan_layout
 from lshlib.hashing import HashSetting, buckets, draw_hash_params
@@ -548,14 +549,21 @@ def bench_path(scale: str | None = None, device: str | None = None):
     return results_dir(scale, device) / "attention_bench.json"
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it (``$LSHLIB_RESULTS_DIR`` may not be)."""
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def load_or_run(scale: str | None = None) -> tuple[dict, str]:
     """The attention benchmark for ``scale``: at ``smoke`` the quick benchmark is run (about
     20 s, nothing written); otherwise the committed record is read, and when it is missing
     the full benchmark (~10 min) is run and written. Returns (record, where it came from)."""
     s = get_scale(scale)
     path = bench_path(s)
-    if s != "smoke" and path.is_file():
-        return json.loads(path.read_text()), f"read {path.relative_to(REPO_ROOT)}"
+    # a corrupt record is reported, moved aside (safeio) and measured again
+    saved = safeio.load_json_dict(path) if s != "smoke" else None
+    if saved is not None:
+        return saved, f"read {_shown(path)}"
     threads = torch.get_num_threads()
     try:
         record = run(quick=s == "smoke")
@@ -563,5 +571,5 @@ def load_or_run(scale: str | None = None) -> tuple[dict, str]:
         torch.set_num_threads(threads)
     if s == "smoke":
         return record, "ran the quick benchmark (smoke scale)"
-    path.write_text(json.dumps(record, indent=1, default=str))
-    return record, f"ran the benchmark, wrote {path.relative_to(REPO_ROOT)}"
+    safeio.atomic_write_json(path, record, indent=1, default=str)
+    return record, f"ran the benchmark, wrote {_shown(path)}"

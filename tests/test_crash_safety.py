@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from transformers import TrainerCallback
 
-from lshlib import checkpoints, data, features, safeio, training
+from lshlib import bench, checkpoints, data, features, safeio, training
 from lshlib.paths import data_dir
 
 pytestmark = pytest.mark.skipif(
@@ -215,3 +215,14 @@ def test_corrupt_corpus_cache_is_rebuilt(finished, monkeypatch, caplog):
     assert str(cached[0]) in caplog.text
     assert np.array_equal(again, ids)
     assert np.array_equal(np.load(cached[0]), ids)  # rewritten whole
+
+
+def test_corrupt_benchmark_record_is_moved_aside_and_rerun(monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("LSHLIB_RESULTS_DIR", str(tmp_path))
+    path = bench.bench_path("laptop")
+    path.write_text('{"rows": [')
+    monkeypatch.setattr(bench, "run", lambda quick: {"rows": [], "quick": quick})
+    with caplog.at_level(logging.WARNING):
+        record, where = bench.load_or_run("laptop")
+    assert str(path) in caplog.text and record == {"rows": [], "quick": False}
+    assert json.loads(path.read_text()) == record and where.startswith("ran")
