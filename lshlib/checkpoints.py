@@ -1,4 +1,5 @@
-"""Which Trainer checkpoint a run may resume from: the newest *complete* one.
+"""Resuming runs: which Trainer checkpoint a run may resume from (the newest *complete* one),
+and what a resumed run's record must agree on with an uninterrupted one.
 
 A kill while the Trainer writes ``checkpoint-N/`` leaves a folder that ``get_last_checkpoint``
 still picks, and every later resume then fails on it (or, without ``scheduler.pt``, silently
@@ -15,6 +16,9 @@ A checkpoint is valid when it holds, each complete and readable:
 - ``trainer_state.json`` (a JSON object whose ``global_step`` is ``N``),
 - our clock file (``lshlib_clock.json``, a JSON object with a finite ``train_seconds``), which is
   written last (from ``on_save``), so its presence also says the Trainer finished the folder.
+
+A resumed run's record equals an uninterrupted run's except for :func:`without_wall_clock`'s
+fields; :func:`train_loss_mean` makes the mean loss cover every step, not the last session's.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import re
 import struct
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from lshlib import safeio
 
@@ -143,3 +148,45 @@ def clock_seconds(checkpoint: Path | None) -> float:
     if checkpoint is None:
         return 0.0
     return float(json.loads((Path(checkpoint) / CLOCK_FILE).read_text())["train_seconds"])
+
+
+def train_loss_mean(log_history: list[dict], session_loss: float, first: int, last: int) -> float:
+    """Mean training loss over every step of the run, resumed or not.
+
+    The Trainer's ``training_loss`` averages only the steps of the last session (0.0 when it
+    resumed from the final checkpoint). The log history, restored with each checkpoint, holds
+    the mean loss of every logged interval; the steps after the last log come from this
+    session's ``session_loss`` over steps ``first``..``last``.
+    """
+    total, logged, in_session = 0.0, 0, 0.0
+    for h in log_history:
+        if "loss" in h:
+            steps = h["step"] - logged
+            total += h["loss"] * steps
+            if h["step"] > first:
+                in_session += h["loss"] * steps
+            logged = h["step"]
+    tail_steps = last - max(logged, first)
+    if tail_steps > 0:
+        total += session_loss * (last - first) - in_session
+    covered = logged + max(tail_steps, 0)
+    return total / covered if covered else math.nan
+
+
+# Record fields that measure time; a resumed run's record equals an uninterrupted one without them.
+WALL_CLOCK_FIELDS: tuple[str, ...] = ("train_seconds", "finished_at")
+WALL_CLOCK_SUFFIXES: tuple[str, ...] = ("_runtime", "_per_second")
+
+
+def without_wall_clock(value: Any) -> Any:
+    """A run record (or any part of one) without its wall-clock fields: ``train_seconds``,
+    ``finished_at``, and every ``*_runtime`` / ``*_per_second`` (throughputs), at any depth."""
+    if isinstance(value, dict):
+        return {
+            k: without_wall_clock(v)
+            for k, v in value.items()
+            if k not in WALL_CLOCK_FIELDS and not k.endswith(WALL_CLOCK_SUFFIXES)
+        }
+    if isinstance(value, list):
+        return [without_wall_clock(v) for v in value]
+    return value

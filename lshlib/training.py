@@ -24,7 +24,9 @@ import hashlib
 import json
 import logging
 import math
+import os
 import platform
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -408,29 +410,6 @@ def _resume_point(out: Path) -> tuple[Path | None, float]:
     return checkpoint, checkpoints.clock_seconds(checkpoint)
 
 
-def train_loss_mean(log_history: list[dict], session_loss: float, first: int, last: int) -> float:
-    """Mean training loss over every step of the run, resumed or not.
-
-    The Trainer's ``training_loss`` averages only the steps of the last session (0.0 when it
-    resumed from the final checkpoint). The log history, restored with each checkpoint, holds
-    the mean loss of every logged interval; the steps after the last log come from this
-    session's ``session_loss`` over steps ``first``..``last``.
-    """
-    total, logged, in_session = 0.0, 0, 0.0
-    for h in log_history:
-        if "loss" in h:
-            steps = h["step"] - logged
-            total += h["loss"] * steps
-            if h["step"] > first:
-                in_session += h["loss"] * steps
-            logged = h["step"]
-    tail_steps = last - max(logged, first)
-    if tail_steps > 0:
-        total += session_loss * (last - first) - in_session
-    covered = logged + max(tail_steps, 0)
-    return total / covered if covered else math.nan
-
-
 def _final_metrics(
     config: RunConfig, trainer: Trainer, job: _Job, output, first_step: int
 ) -> dict[str, Any]:
@@ -439,7 +418,7 @@ def _final_metrics(
     train_curve = _curves(state.log_history)["train"]
     final: dict[str, Any] = {
         "train_loss_last": train_curve[-1]["loss"] if train_curve else math.nan,
-        "train_loss_mean": train_loss_mean(
+        "train_loss_mean": checkpoints.train_loss_mean(
             state.log_history, output.training_loss, first_step, state.global_step
         ),
     }
@@ -536,11 +515,21 @@ def _train(
     first_step = int(checkpoint.name.split("-")[-1]) if checkpoint else 0
     final = _final_metrics(config, trainer, job, output, first_step)
     record = _record(config, trainer, job, final, seconds)
-    trainer.save_model(str(out / "final"))  # on every process (it writes from the main one)
+    _save_final(trainer, out)
     if trainer.is_world_process_zero():
         path = results_path(config.scale, config.name)
         safeio.atomic_write_json(path, record, indent=1, default=float)
     return record
+
+
+def _save_final(trainer: Trainer, out: Path) -> None:
+    """The final model, saved to ``final.tmp`` and then renamed to ``final``: a fine-tuning run
+    never reads a half-written pretrained model (and a kill here leaves no record: rerun)."""
+    tmp, final = out / "final.tmp", out / "final"
+    trainer.save_model(str(tmp))  # on every process (it writes from the main one)
+    if trainer.is_world_process_zero():
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
 
 
 def run_all(

@@ -25,20 +25,6 @@ TINY = {
     "num_attention_heads": 2,
     "intermediate_size": 32,
 }
-WALL_CLOCK = ("train_seconds", "finished_at")
-
-
-def without_wall_clock(value):
-    """A record without the fields that measure time (``*_runtime``, ``*_per_second`` too)."""
-    if isinstance(value, dict):
-        return {
-            k: without_wall_clock(v)
-            for k, v in value.items()
-            if k not in WALL_CLOCK and not k.endswith(("_runtime", "_per_second"))
-        }
-    if isinstance(value, list):
-        return [without_wall_clock(v) for v in value]
-    return value
 
 
 def tiny_config(seed: int = 11, **overrides) -> training.RunConfig:
@@ -144,7 +130,9 @@ def test_partial_checkpoint_is_skipped_and_moved_aside(restored, caplog, damage)
         again = training.run(config, progress=False)
     assert str(out / "checkpoint-8") in caplog.text  # reported with its path
     assert [p.name.startswith("corrupt-checkpoint-8.") for p in out.iterdir()].count(True) == 1
-    assert without_wall_clock(again) == without_wall_clock(full)  # resumed from checkpoint-4
+    assert checkpoints.without_wall_clock(again) == checkpoints.without_wall_clock(
+        full
+    )  # resumed from checkpoint-4
 
 
 @pytest.mark.parametrize("content", ["", '{"name": "mlm', "[]", "null", '{"name": "x"}'])
@@ -167,7 +155,9 @@ def test_corrupt_record_run_is_resumed(restored, caplog, content):
     with caplog.at_level(logging.WARNING):
         again = training.run(config, progress=False)
     assert str(path) in caplog.text
-    assert without_wall_clock(again) == without_wall_clock(full)  # resumed from checkpoint-8
+    assert checkpoints.without_wall_clock(again) == checkpoints.without_wall_clock(
+        full
+    )  # resumed from checkpoint-8
     assert json.loads(path.read_text()) == again
 
 
@@ -178,7 +168,7 @@ def test_resumed_record_equals_uninterrupted(restored):
     assert stopped["status"] == "interrupted"
     resumed = training.run(config, progress=False)
     assert resumed["final"]["train_loss_mean"] == full["final"]["train_loss_mean"]
-    assert without_wall_clock(resumed) == without_wall_clock(full)
+    assert checkpoints.without_wall_clock(resumed) == checkpoints.without_wall_clock(full)
 
 
 def test_train_loss_mean_covers_every_step(finished):
@@ -186,6 +176,16 @@ def test_train_loss_mean_covers_every_step(finished):
     losses = [p["loss"] for p in record["curves"]["train"]]  # logging_steps=1: one per step
     assert len(losses) == 8
     assert record["final"]["train_loss_mean"] == pytest.approx(np.mean(losses), rel=1e-12)
+
+
+def test_train_loss_mean_of_a_log_history():
+    logs = [{"step": 1, "loss": 4.0}, {"step": 3, "loss": 2.0}, {"eval_loss": 9.0, "step": 3}]
+    # steps 1..3 logged (4 + 2 * 2 = 8); steps 4..5 only in the session mean (1.5 over 1..5)
+    assert checkpoints.train_loss_mean(logs, 1.5, 0, 5) == pytest.approx((8 + 7.5 - 8) / 5)
+    # resumed at step 3 from a checkpoint, session of steps 4..5 with mean 1.0
+    assert checkpoints.train_loss_mean(logs, 1.0, 3, 5) == pytest.approx((8 + 2) / 5)
+    # resumed from the final checkpoint: no step in this session (Trainer reports 0.0)
+    assert checkpoints.train_loss_mean(logs, 0.0, 3, 3) == pytest.approx(8 / 3)
 
 
 def test_record_is_written_atomically(restored, monkeypatch):

@@ -55,19 +55,6 @@ CHILD = textwrap.dedent(
 )
 
 
-def without_wall_clock(value):
-    if isinstance(value, dict):
-        return {
-            k: without_wall_clock(v)
-            for k, v in value.items()
-            if k not in ("train_seconds", "finished_at")
-            and not k.endswith(("_runtime", "_per_second"))
-        }
-    if isinstance(value, list):
-        return [without_wall_clock(v) for v in value]
-    return value
-
-
 def child(env: dict, kill_at: int = 0) -> subprocess.CompletedProcess:
     env = {**env, "KILL_AT": str(kill_at)}
     return subprocess.run(
@@ -125,5 +112,5 @@ def test_sigkill_during_checkpoint_write_then_rerun(setup, monkeypatch, kill_at)
     assert f"{partial} is corrupt" in rerun.stderr  # reported with its path
     assert any(p.name.startswith(f"corrupt-checkpoint-{kill_at}.") for p in out.iterdir())
     assert again["status"] == "finished"
-    assert without_wall_clock(again) == without_wall_clock(full)
+    assert checkpoints.without_wall_clock(again) == checkpoints.without_wall_clock(full)
     assert json.loads(record_path.read_text()) == again
