@@ -13,7 +13,7 @@ export HF_HUB_DOWNLOAD_TIMEOUT ?= 10
 export HF_HUB_ETAG_TIMEOUT ?= 10
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup test unit nbtest reproduce lab bench lint format clean
+.PHONY: setup test unit nbtest reproduce lab app bench lint format clean
 
 setup: $(STAMP)
 
@@ -49,17 +49,22 @@ reproduce: setup
 lab: setup
 	$(PY) -m jupyter lab notebooks
 
+# The explorers of notebooks 01 and 02 as a standalone page (Voila), on localhost only.
+APP_PORT ?= 8866
+app: setup
+	$(PY) -m voila app/explorers.ipynb --no-browser --port=$(APP_PORT) --Voila.ip=127.0.0.1
+
 # Benchmarks write results/<scale>[-<device>]/*.json; run them on an otherwise idle machine.
 bench: setup
 	$(PY) benchmarks/attention.py
 
 lint: setup
-	$(PY) -m ruff check lshlib tests benchmarks notebooks
-	$(PY) -m ruff format --check lshlib tests benchmarks notebooks
+	$(PY) -m ruff check lshlib tests benchmarks notebooks app
+	$(PY) -m ruff format --check lshlib tests benchmarks notebooks app
 
 format: setup
-	$(PY) -m ruff format lshlib tests benchmarks notebooks
-	$(PY) -m ruff check --fix lshlib tests benchmarks notebooks
+	$(PY) -m ruff format lshlib tests benchmarks notebooks app
+	$(PY) -m ruff check --fix lshlib tests benchmarks notebooks app
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
