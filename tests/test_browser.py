@@ -4,8 +4,8 @@ It starts Voila on 127.0.0.1 at a free port, opens the page, moves the hashing e
 slider with the keyboard and switches the attention explorer's mode, and checks each time that
 the caption names the new setting and that the plotted image changed. On failure a screenshot
 is saved in the test's temporary folder. With ``LSHLIB_APP_SCREENSHOTS=figures`` it also
-saves a picture of each explorer (the README's). The server is stopped whatever the outcome. Without a
-chromium (or Playwright) the test says so and is skipped; ``.ci/run`` installs chromium.
+saves a picture of each explorer (the README's). The server is stopped whatever the outcome.
+Without a chromium (or Playwright) the test says so and is skipped; ``.ci/run`` installs one.
 """
 
 from __future__ import annotations
