@@ -13,7 +13,7 @@ export HF_HUB_DOWNLOAD_TIMEOUT ?= 10
 export HF_HUB_ETAG_TIMEOUT ?= 10
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup test unit nbtest reproduce lab app bench lint format clean
+.PHONY: setup test unit nbtest reproduce readme lab app bench lint format clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,11 @@ reproduce: setup
 	    --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.record_timing=False \
 	    "$$nb" || exit 1; \
 	done
+	$(MAKE) --no-print-directory readme
+
+# The README's results block, generated from results/laptop/ (tests/test_readme.py checks it).
+readme: setup
+	$(PY) -m lshlib.report.readme
 
 lab: setup
 	$(PY) -m jupyter lab notebooks
