@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -43,12 +44,17 @@ from lshlib import data, features, metrics
 from lshlib.modeling import VARIANTS, build_model
 from lshlib.paths import results_dir, runs_dir
 from lshlib.scales import SCALES, get_scale, sizes
+from lshlib.trainers import CLOCK_FILE, RunClock, SparseMLMTrainer
 
 log = logging.getLogger(__name__)
 
 TASKS: tuple[str, ...] = ("mlm", "sst2", "squad")
 FINETUNE_TASKS: tuple[str, ...] = ("sst2", "squad")
-CLOCK_FILE = "lshlib_clock.json"
+REUSE_ENV_VAR = "LSHLIB_REUSE"
+REUSE_MODES: tuple[str, ...] = ("results", "runs")  # which finished runs :func:`run` reuses
+# The random-initialisation control of fine-tuning: the baseline model, no pretraining.
+SCRATCH = "scratch"
+FINETUNE_VARIANTS: tuple[str, ...] = (*VARIANTS, SCRATCH)
 
 
 @dataclass(frozen=True)
@@ -83,12 +89,19 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; valid tasks are: {', '.join(TASKS)}")
-        if self.variant not in VARIANTS:
-            raise ValueError(f"unknown variant {self.variant!r}; valid: {', '.join(VARIANTS)}")
+        valid = VARIANTS if self.task == "mlm" else FINETUNE_VARIANTS
+        if self.variant not in valid:
+            raise ValueError(
+                f"unknown variant {self.variant!r} for task {self.task!r}; "
+                f"valid: {', '.join(valid)}"
+            )
         if self.scale not in SCALES:
             raise ValueError(f"unknown scale {self.scale!r}; valid scales: {', '.join(SCALES)}")
-        if self.task == "mlm" and self.pretrained is not None:
-            raise ValueError("an mlm run starts from random weights: pretrained must be None")
+        if (self.task == "mlm" or self.variant == SCRATCH) and self.pretrained is not None:
+            raise ValueError(
+                f"a {self.task} run of variant {self.variant!r} starts from random weights: "
+                f"pretrained must be None, got {self.pretrained!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain JSON-able values."""
@@ -116,7 +129,7 @@ def run_config(task: str, variant: str, scale: str | None = None, seed: int = 42
     values: dict[str, Any] = sizes(f"training/{task}", scale)
     values["tokenizer"] = data.tokenizer_dir(scale).name
     values.update(overrides)
-    if task != "mlm" and "pretrained" not in overrides:
+    if task != "mlm" and variant != SCRATCH and "pretrained" not in overrides:
         model = (
             {"model_overrides": overrides["model_overrides"]}
             if "model_overrides" in overrides
@@ -140,9 +153,17 @@ def run_dir(config: RunConfig) -> Path:
 
 
 def load_record(config: RunConfig) -> dict | None:
-    """The finished run's JSON record, or ``None`` if absent or written for another config."""
+    """The finished run's JSON record, or ``None`` if absent or written for another config.
+
+    With ``LSHLIB_REUSE=runs`` (``make reproduce``) a record counts only if the run's final model
+    is in the local run cache (``runs/``): committed records are then recomputed, not reused."""
     path = results_path(config.scale, config.name)
     if not path.is_file():
+        return None
+    reuse = os.environ.get(REUSE_ENV_VAR, "results").strip() or "results"
+    if reuse not in REUSE_MODES:
+        raise ValueError(f"{REUSE_ENV_VAR}={reuse!r}; valid values: {', '.join(REUSE_MODES)}")
+    if reuse == "runs" and not (run_dir(config) / "final" / "config.json").is_file():
         return None
     record = json.loads(path.read_text())
     return record if record.get("config") == config.to_dict() else None
@@ -153,22 +174,6 @@ class MissingRunError(FileNotFoundError):
 
 
 # --------------------------------------------------------------------------- running
-
-
-class _Clock(TrainerCallback):
-    """Training wall-clock summed over interrupted sessions (kept beside each checkpoint)."""
-
-    def __init__(self, previous: float = 0.0):
-        self.previous = previous
-        self.start = time.perf_counter()
-
-    def total(self) -> float:
-        return self.previous + time.perf_counter() - self.start
-
-    def on_save(self, args, state, control, **kwargs):
-        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if folder.is_dir() and state.is_world_process_zero:
-            (folder / CLOCK_FILE).write_text(json.dumps({"train_seconds": self.total()}))
 
 
 def _device() -> dict[str, Any]:
@@ -211,10 +216,6 @@ def _mlm_metrics(pred) -> dict[str, float]:
 
 def _sst2_metrics(pred) -> dict[str, float]:
     return {"accuracy": metrics.accuracy(np.argmax(pred.predictions, axis=-1), pred.label_ids)}
-
-
-def _argmax_logits(logits, labels):
-    return logits.argmax(dim=-1)
 
 
 def pretrained_model_dir(config: RunConfig, *, chain: bool = False) -> Path:
@@ -283,7 +284,7 @@ class _Job:
     evaluation: datasets.Dataset
     collator: Any
     compute: Any = None
-    preprocess: Any = None
+    trainer_class: type[Trainer] = Trainer
     test: datasets.Dataset | None = None
     raw_test: datasets.Dataset | None = None
     sizes: dict[str, Any] = field(default_factory=dict)
@@ -308,8 +309,8 @@ def _prepare_mlm(config: RunConfig, tokenizer) -> _Job:
         train=train,
         evaluation=evaluation,
         collator=features.MLMCollator(tokenizer, config.mlm_probability, config.seed),
-        compute=_mlm_metrics,
-        preprocess=_argmax_logits,
+        compute=_mlm_metrics,  # on the masked positions' tokens (SparseMLMTrainer)
+        trainer_class=SparseMLMTrainer,
         sizes={
             "train_blocks": len(train),
             "eval_blocks": len(evaluation),
@@ -319,12 +320,14 @@ def _prepare_mlm(config: RunConfig, tokenizer) -> _Job:
 
 
 def _prepare_finetune(config: RunConfig, tokenizer, chain: bool) -> _Job:
+    scratch = config.variant == SCRATCH
     model = build_model(
         config.task,
-        config.variant,
+        "baseline" if scratch else config.variant,
         vocab_size=len(tokenizer),
         seed=config.seed,
-        pretrained=pretrained_model_dir(config, chain=chain),
+        pretrained=None if scratch else pretrained_model_dir(config, chain=chain),
+        **(config.model_overrides if scratch else {}),
     )
     pad = config.pad_to_max_length
     if config.task == "sst2":
@@ -438,8 +441,9 @@ def _squad_test(trainer: Trainer, job: _Job) -> dict[str, float]:
     return scores
 
 
-def _record(config: RunConfig, trainer: Trainer, job: _Job, final: dict, seconds: float) -> dict:
+def _record(config: RunConfig, trainer: Trainer, job: _Job, final: dict, clock: RunClock) -> dict:
     state = trainer.state
+    seconds = clock.total()
     return {
         "name": config.name,
         "status": "finished",
@@ -452,6 +456,7 @@ def _record(config: RunConfig, trainer: Trainer, job: _Job, final: dict, seconds
         "tokens_seen": state.num_input_tokens_seen,
         "tokens_per_second": state.num_input_tokens_seen / seconds,
         "train_samples_per_second": state.global_step * config.batch_size / seconds,
+        "stages": clock.stages(),  # this session's evaluation and checkpoint seconds
         "device": _device(),
         "versions": _versions(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -473,9 +478,9 @@ def _train(
         job = _prepare_finetune(config, tokenizer, chain)
     out = run_dir(config)
     checkpoint, previous = _resume_point(out)
-    clock = _Clock(previous)
+    clock = RunClock(previous)
     extra = [job.collator] if config.task == "mlm" else []
-    trainer = Trainer(
+    trainer = job.trainer_class(
         model=job.model,
         args=_training_arguments(config, out, progress),
         data_collator=job.collator,
@@ -483,11 +488,10 @@ def _train(
         eval_dataset=job.evaluation,
         processing_class=tokenizer,
         compute_metrics=job.compute,
-        preprocess_logits_for_metrics=job.preprocess,
         callbacks=[clock, *extra, *(callbacks or [])],
     )
     output = trainer.train(resume_from_checkpoint=checkpoint)
-    seconds = clock.total()
+    clock.freeze()
     state = trainer.state
     if state.global_step < state.max_steps:
         return {
@@ -496,7 +500,7 @@ def _train(
             "step": state.global_step,
             "max_steps": state.max_steps,
         }
-    record = _record(config, trainer, job, _final_metrics(config, trainer, job, output), seconds)
+    record = _record(config, trainer, job, _final_metrics(config, trainer, job, output), clock)
     trainer.save_model(str(out / "final"))  # on every process (it writes from the main one)
     if trainer.is_world_process_zero():
         path = results_path(config.scale, config.name)
@@ -511,11 +515,12 @@ def run_all(
     variants: tuple[str, ...] | None = None,
     progress: bool = True,
 ) -> dict[str, dict]:
-    """Run (or reuse) ``task`` for every variant, making missing pretraining runs first;
-    returns ``{variant: record}``."""
+    """Run (or reuse) ``task`` for every variant (fine-tuning: with the ``scratch`` control),
+    making missing pretraining runs first; returns ``{variant: record}``."""
+    default = VARIANTS if task == "mlm" else FINETUNE_VARIANTS
     return {
         v: run(run_config(task, v, scale, seed), progress=progress, chain=True)
-        for v in (variants or VARIANTS)
+        for v in (variants or default)
     }
 
 
@@ -524,13 +529,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", default=None, choices=SCALES)
     parser.add_argument("--task", default="all", choices=(*TASKS, "all"))
-    parser.add_argument("--variant", default="all", choices=(*VARIANTS, "all"))
+    parser.add_argument("--variant", default="all", choices=(*FINETUNE_VARIANTS, "all"))
     parser.add_argument("--seed", type=int, default=42)
     ns = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     tasks = TASKS if ns.task == "all" else (ns.task,)
-    variants = VARIANTS if ns.variant == "all" else (ns.variant,)
     for task in tasks:
+        if ns.variant == "all":
+            variants = VARIANTS if task == "mlm" else FINETUNE_VARIANTS
+        elif ns.variant == SCRATCH and task == "mlm":
+            continue  # the control has no pretraining run
+        else:
+            variants = (ns.variant,)
         for variant in variants:
             record = run(run_config(task, variant, ns.scale, ns.seed), chain=True)
             log.info("%s: %s", record["name"], json.dumps(record.get("final", record)))
