@@ -174,13 +174,15 @@ def train_loss_mean(log_history: list[dict], session_loss: float, first: int, la
 
 
 # Record fields that measure time; a resumed run's record equals an uninterrupted one without them.
-WALL_CLOCK_FIELDS: tuple[str, ...] = ("train_seconds", "finished_at")
+# ``stages`` holds the last session's evaluation and checkpoint seconds (and their counts).
+WALL_CLOCK_FIELDS: tuple[str, ...] = ("train_seconds", "finished_at", "stages")
 WALL_CLOCK_SUFFIXES: tuple[str, ...] = ("_runtime", "_per_second")
 
 
 def without_wall_clock(value: Any) -> Any:
     """A run record (or any part of one) without its wall-clock fields: ``train_seconds``,
-    ``finished_at``, and every ``*_runtime`` / ``*_per_second`` (throughputs), at any depth."""
+    ``finished_at``, ``stages`` (the last session's timings), and every ``*_runtime`` /
+    ``*_per_second`` (throughputs), at any depth."""
     if isinstance(value, dict):
         return {
             k: without_wall_clock(v)

@@ -44,14 +44,19 @@ from lshlib import checkpoints, data, features, metrics, safeio
 from lshlib.modeling import VARIANTS, build_model
 from lshlib.paths import results_dir, runs_dir
 from lshlib.scales import SCALES, get_scale, sizes
+from lshlib.trainers import RunClock, SparseMLMTrainer
 
 log = logging.getLogger(__name__)
 
 TASKS: tuple[str, ...] = ("mlm", "sst2", "squad")
 FINETUNE_TASKS: tuple[str, ...] = ("sst2", "squad")
-CLOCK_FILE = checkpoints.CLOCK_FILE
 # Keys a finished record must have; a record without them is corrupt (moved aside, rerun).
 RECORD_KEYS: frozenset[str] = frozenset({"name", "status", "config", "final", "steps"})
+REUSE_ENV_VAR = "LSHLIB_REUSE"
+REUSE_MODES: tuple[str, ...] = ("results", "runs")  # which finished runs :func:`run` reuses
+# The random-initialisation control of fine-tuning: the baseline model, no pretraining.
+SCRATCH = "scratch"
+FINETUNE_VARIANTS: tuple[str, ...] = (*VARIANTS, SCRATCH)
 
 
 @dataclass(frozen=True)
@@ -86,12 +91,19 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; valid tasks are: {', '.join(TASKS)}")
-        if self.variant not in VARIANTS:
-            raise ValueError(f"unknown variant {self.variant!r}; valid: {', '.join(VARIANTS)}")
+        valid = VARIANTS if self.task == "mlm" else FINETUNE_VARIANTS
+        if self.variant not in valid:
+            raise ValueError(
+                f"unknown variant {self.variant!r} for task {self.task!r}; "
+                f"valid: {', '.join(valid)}"
+            )
         if self.scale not in SCALES:
             raise ValueError(f"unknown scale {self.scale!r}; valid scales: {', '.join(SCALES)}")
-        if self.task == "mlm" and self.pretrained is not None:
-            raise ValueError("an mlm run starts from random weights: pretrained must be None")
+        if (self.task == "mlm" or self.variant == SCRATCH) and self.pretrained is not None:
+            raise ValueError(
+                f"a {self.task} run of variant {self.variant!r} starts from random weights: "
+                f"pretrained must be None, got {self.pretrained!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain JSON-able values."""
@@ -119,7 +131,7 @@ def run_config(task: str, variant: str, scale: str | None = None, seed: int = 42
     values: dict[str, Any] = sizes(f"training/{task}", scale)
     values["tokenizer"] = data.tokenizer_dir(scale).name
     values.update(overrides)
-    if task != "mlm" and "pretrained" not in overrides:
+    if task != "mlm" and variant != SCRATCH and "pretrained" not in overrides:
         model = (
             {"model_overrides": overrides["model_overrides"]}
             if "model_overrides" in overrides
@@ -147,7 +159,9 @@ def load_record(config: RunConfig) -> dict | None:
 
     A corrupt record (truncated, empty, ``[]``, ``null``, or missing :data:`RECORD_KEYS`) is
     reported with its path and moved aside, so the run is redone (resumed from its newest
-    valid checkpoint) instead of every later call failing on it.
+    valid checkpoint) instead of every later call failing on it. With ``LSHLIB_REUSE=runs``
+    (``make reproduce``) a record counts only if the run's final model is in the local run
+    cache (``runs/``): committed records are then recomputed, not reused.
     """
     path = results_path(config.scale, config.name)
     record = safeio.load_json_dict(path)
@@ -158,6 +172,11 @@ def load_record(config: RunConfig) -> dict | None:
         reason = f"missing keys {missing}" if missing else f"status {record['status']!r}"
         safeio.quarantine(path, f"not a finished run record ({reason})")
         return None
+    reuse = os.environ.get(REUSE_ENV_VAR, "results").strip() or "results"
+    if reuse not in REUSE_MODES:
+        raise ValueError(f"{REUSE_ENV_VAR}={reuse!r}; valid values: {', '.join(REUSE_MODES)}")
+    if reuse == "runs" and not (run_dir(config) / "final" / "config.json").is_file():
+        return None
     return record if record.get("config") == config.to_dict() else None
 
 
@@ -166,23 +185,6 @@ class MissingRunError(FileNotFoundError):
 
 
 # --------------------------------------------------------------------------- running
-
-
-class _Clock(TrainerCallback):
-    """Training wall-clock summed over interrupted sessions (kept beside each checkpoint)."""
-
-    def __init__(self, previous: float = 0.0):
-        self.previous = previous
-        self.start = time.perf_counter()
-
-    def total(self) -> float:
-        return self.previous + time.perf_counter() - self.start
-
-    def on_save(self, args, state, control, **kwargs):
-        # Written last, after the Trainer's files: its presence marks a complete checkpoint.
-        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if folder.is_dir() and state.is_world_process_zero:
-            safeio.atomic_write_json(folder / CLOCK_FILE, {"train_seconds": self.total()})
 
 
 def _device() -> dict[str, Any]:
@@ -225,10 +227,6 @@ def _mlm_metrics(pred) -> dict[str, float]:
 
 def _sst2_metrics(pred) -> dict[str, float]:
     return {"accuracy": metrics.accuracy(np.argmax(pred.predictions, axis=-1), pred.label_ids)}
-
-
-def _argmax_logits(logits, labels):
-    return logits.argmax(dim=-1)
 
 
 def pretrained_model_dir(config: RunConfig, *, chain: bool = False) -> Path:
@@ -297,7 +295,7 @@ class _Job:
     evaluation: datasets.Dataset
     collator: Any
     compute: Any = None
-    preprocess: Any = None
+    trainer_class: type[Trainer] = Trainer
     test: datasets.Dataset | None = None
     raw_test: datasets.Dataset | None = None
     sizes: dict[str, Any] = field(default_factory=dict)
@@ -322,8 +320,8 @@ def _prepare_mlm(config: RunConfig, tokenizer) -> _Job:
         train=train,
         evaluation=evaluation,
         collator=features.MLMCollator(tokenizer, config.mlm_probability, config.seed),
-        compute=_mlm_metrics,
-        preprocess=_argmax_logits,
+        compute=_mlm_metrics,  # on the masked positions' tokens (SparseMLMTrainer)
+        trainer_class=SparseMLMTrainer,
         sizes={
             "train_blocks": len(train),
             "eval_blocks": len(evaluation),
@@ -333,12 +331,14 @@ def _prepare_mlm(config: RunConfig, tokenizer) -> _Job:
 
 
 def _prepare_finetune(config: RunConfig, tokenizer, chain: bool) -> _Job:
+    scratch = config.variant == SCRATCH
     model = build_model(
         config.task,
-        config.variant,
+        "baseline" if scratch else config.variant,
         vocab_size=len(tokenizer),
         seed=config.seed,
-        pretrained=pretrained_model_dir(config, chain=chain),
+        pretrained=None if scratch else pretrained_model_dir(config, chain=chain),
+        **(config.model_overrides if scratch else {}),
     )
     pad = config.pad_to_max_length
     if config.task == "sst2":
@@ -454,8 +454,9 @@ def _squad_test(trainer: Trainer, job: _Job) -> dict[str, float]:
     return scores
 
 
-def _record(config: RunConfig, trainer: Trainer, job: _Job, final: dict, seconds: float) -> dict:
+def _record(config: RunConfig, trainer: Trainer, job: _Job, final: dict, clock: RunClock) -> dict:
     state = trainer.state
+    seconds = clock.total()
     return {
         "name": config.name,
         "status": "finished",
@@ -468,6 +469,7 @@ def _record(config: RunConfig, trainer: Trainer, job: _Job, final: dict, seconds
         "tokens_seen": state.num_input_tokens_seen,
         "tokens_per_second": state.num_input_tokens_seen / seconds,
         "train_samples_per_second": state.global_step * config.batch_size / seconds,
+        "stages": clock.stages(),  # this session's evaluation and checkpoint seconds
         "device": _device(),
         "versions": _versions(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -489,9 +491,9 @@ def _train(
         job = _prepare_finetune(config, tokenizer, chain)
     out = run_dir(config)
     checkpoint, previous = _resume_point(out)
-    clock = _Clock(previous)
+    clock = RunClock(previous)
     extra = [job.collator] if config.task == "mlm" else []
-    trainer = Trainer(
+    trainer = job.trainer_class(
         model=job.model,
         args=_training_arguments(config, out, progress),
         data_collator=job.collator,
@@ -499,11 +501,10 @@ def _train(
         eval_dataset=job.evaluation,
         processing_class=tokenizer,
         compute_metrics=job.compute,
-        preprocess_logits_for_metrics=job.preprocess,
         callbacks=[clock, *extra, *(callbacks or [])],
     )
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    seconds = clock.total()
+    clock.freeze()
     state = trainer.state
     if state.global_step < state.max_steps:
         return {
@@ -514,7 +515,7 @@ def _train(
         }
     first_step = int(checkpoint.name.split("-")[-1]) if checkpoint else 0
     final = _final_metrics(config, trainer, job, output, first_step)
-    record = _record(config, trainer, job, final, seconds)
+    record = _record(config, trainer, job, final, clock)
     _save_final(trainer, out)
     if trainer.is_world_process_zero():
         path = results_path(config.scale, config.name)
@@ -539,11 +540,12 @@ def run_all(
     variants: tuple[str, ...] | None = None,
     progress: bool = True,
 ) -> dict[str, dict]:
-    """Run (or reuse) ``task`` for every variant, making missing pretraining runs first;
-    returns ``{variant: record}``."""
+    """Run (or reuse) ``task`` for every variant (fine-tuning: with the ``scratch`` control),
+    making missing pretraining runs first; returns ``{variant: record}``."""
+    default = VARIANTS if task == "mlm" else FINETUNE_VARIANTS
     return {
         v: run(run_config(task, v, scale, seed), progress=progress, chain=True)
-        for v in (variants or VARIANTS)
+        for v in (variants or default)
     }
 
 
@@ -552,13 +554,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", default=None, choices=SCALES)
     parser.add_argument("--task", default="all", choices=(*TASKS, "all"))
-    parser.add_argument("--variant", default="all", choices=(*VARIANTS, "all"))
+    parser.add_argument("--variant", default="all", choices=(*FINETUNE_VARIANTS, "all"))
     parser.add_argument("--seed", type=int, default=42)
     ns = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     tasks = TASKS if ns.task == "all" else (ns.task,)
-    variants = VARIANTS if ns.variant == "all" else (ns.variant,)
     for task in tasks:
+        if ns.variant == "all":
+            variants = VARIANTS if task == "mlm" else FINETUNE_VARIANTS
+        elif ns.variant == SCRATCH and task == "mlm":
+            continue  # the control has no pretraining run
+        else:
+            variants = (ns.variant,)
         for variant in variants:
             record = run(run_config(task, variant, ns.scale, ns.seed), chain=True)
             log.info("%s: %s", record["name"], json.dumps(record.get("final", record)))
