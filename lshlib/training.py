@@ -5,9 +5,12 @@ A run is keyed by its full configuration (:class:`RunConfig`: scale, task, varia
 sizes, hyper-parameters, tokenizer): its name ends in a short hash of that configuration. A
 finished run writes ``results/<scale>/<name>.json`` (configuration, train and eval loss
 curves, final metrics, wall-clock, tokens per second, device, library versions; the layout is
-:mod:`lshlib.paths`'s) and is reused from then on; an interrupted one resumes from its last
-checkpoint under ``runs/training/<scale>/<name>/``. Model inputs come from
-:mod:`lshlib.features`, sizes from :data:`lshlib.scales.TRAINING`.
+:mod:`lshlib.paths`'s; written atomically) and is reused from then on; an interrupted one
+resumes from its newest *valid* checkpoint under ``runs/training/<scale>/<name>/``. Incomplete
+checkpoints (a kill during a save) and corrupt records are reported with their path and moved
+aside (:mod:`lshlib.checkpoints`, :mod:`lshlib.safeio`), and a resumed run's record equals an
+uninterrupted run's except for wall-clock fields (:func:`lshlib.checkpoints.without_wall_clock`).
+Model inputs come from :mod:`lshlib.features`, sizes from :data:`lshlib.scales.TRAINING`.
 
 Command line (the same entry point works under ``accelerate launch`` or ``torchrun``)::
 
