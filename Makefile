@@ -13,7 +13,7 @@ export HF_HUB_DOWNLOAD_TIMEOUT ?= 10
 export HF_HUB_ETAG_TIMEOUT ?= 10
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup test unit slow nbtest reproduce figures lab bench bench-training lint format clean
+.PHONY: setup test unit slow nbtest reproduce figures readme lab app bench bench-training lint format clean
 
 setup: $(STAMP)
 
@@ -28,9 +28,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 unit: setup
-	LSHLIB_SCALE=smoke $(PY) -m pytest -q -m "not slow" tests
+	LSHLIB_SCALE=smoke $(PY) -m pytest -q tests
 
-# Integration tests of minutes (marked slow): the 2-process data-parallel run.
+# Integration tests marked slow (deselected from `unit` by pyproject's addopts).
 slow: setup
 	LSHLIB_SCALE=smoke $(PY) -m pytest -q -m slow tests
 
@@ -55,9 +55,19 @@ figures: setup
 	    --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.record_timing=False \
 	    "$$nb" || exit 1; \
 	done
+	$(MAKE) --no-print-directory readme
+
+# The README's results block, generated from results/laptop/ (tests/test_readme.py checks it).
+readme: setup
+	$(PY) -m lshlib.report.readme
 
 lab: setup
 	$(PY) -m jupyter lab notebooks
+
+# The explorers of notebooks 01 and 02 as a standalone page (Voila), on localhost only.
+APP_PORT ?= 8866
+app: setup
+	$(PY) -m voila app/explorers.ipynb --no-browser --port=$(APP_PORT) --Voila.ip=127.0.0.1
 
 # Benchmarks write results/<scale>[-<device>]/*.json; run them on an otherwise idle machine.
 bench: setup
@@ -68,12 +78,12 @@ bench-training: setup
 	$(PY) benchmarks/training.py
 
 lint: setup
-	$(PY) -m ruff check lshlib tests benchmarks notebooks
-	$(PY) -m ruff format --check lshlib tests benchmarks notebooks
+	$(PY) -m ruff check lshlib tests benchmarks notebooks app
+	$(PY) -m ruff format --check lshlib tests benchmarks notebooks app
 
 format: setup
-	$(PY) -m ruff format lshlib tests benchmarks notebooks
-	$(PY) -m ruff check --fix lshlib tests benchmarks notebooks
+	$(PY) -m ruff format lshlib tests benchmarks notebooks app
+	$(PY) -m ruff check --fix lshlib tests benchmarks notebooks app
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from lshlib import bench
+from lshlib import bench, safeio
 from lshlib.hashing import HashSetting
 
 
@@ -50,10 +50,7 @@ def main(argv: list[str] | None = None) -> Path:
     print(f"machine: {bench.machine_info()}", flush=True)
 
     def save(record: dict) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, indent=1, default=str))
-        tmp.replace(path)
+        safeio.atomic_write_json(path, record, indent=1, default=str)
 
     def show(row: dict) -> None:
         print(format_row(row), flush=True)

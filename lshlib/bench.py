@@ -20,156 +20,36 @@ What runs (batch 1, 2 heads, head_dim 64, float32 unless stated):
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import gc
-import json
 import logging
 import os
-import platform
-import subprocess
-import time
-from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.profiler import ProfilerActivity, profile
 from transformers import ReformerConfig
 from transformers.models.reformer.modeling_reformer import LSHSelfAttention
 
+from lshlib import safeio
 from lshlib.attention import LSHConfig, lsh_attention
 from lshlib.bucketed import plan_layout
 from lshlib.hashing import HashSetting, buckets, draw_hash_params
-from lshlib.modeling import build_model, variant_lsh_config
+from lshlib.measure import (
+    CPU_MEMORY_METHOD,
+    CUDA_MEMORY_METHOD,
+    RSS_METHOD,
+    commit,
+    in_fresh_process,
+    machine_info,
+    peak_memory,
+    rss_growth,
+    time_call,
+)
+from lshlib.modeling import build_model, sparse_mlm_loss, variant_lsh_config
 from lshlib.paths import REPO_ROOT, results_dir
 from lshlib.reference import authors_attention
 from lshlib.scales import get_scale
-
-
-def _sync(device: torch.device | str | None) -> None:
-    if device is not None and torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence file descriptor 2 (the profiler's C++ start/stop notices) inside the block."""
-    try:
-        saved = os.dup(2)
-    except OSError:  # no usable fd 2: nothing to silence
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def _profiled_peak(fn: Callable[[], object]) -> int:
-    """Peak of torch's CPU allocations during ``fn()`` from the profiler's memory records."""
-    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    deltas = []
-    for e in prof.events():
-        m = e.cpu_memory_usage if e.name == "[memory]" else e.self_cpu_memory_usage
-        if m:
-            deltas.append((e.time_range.start, m))
-    deltas.sort(key=lambda x: x[0])
-    current = peak = 0
-    for _, m in deltas:
-        current += m
-        peak = max(peak, current)
-    return int(peak)
-
-
-CPU_MEMORY_METHOD = (
-    "torch.profiler(profile_memory=True): peak of the cumulative allocations minus frees of "
-    "torch's CPU allocator during the call, ordered by operator start (buffers allocated and "
-    "freed inside a single operator are not seen)"
-)
-CUDA_MEMORY_METHOD = "torch.cuda.max_memory_allocated after a reset, minus memory_allocated before"
-
-
-def peak_memory(fn: Callable[[], object], device: torch.device | str = "cpu") -> dict:
-    """Peak memory (bytes) that ``fn()`` allocates on top of what existed before it, and how it
-    was measured (:data:`CPU_MEMORY_METHOD` / :data:`CUDA_MEMORY_METHOD`). Run it in a call of
-    its own: the CPU profiler slows the call down."""
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats(dev)
-        before = torch.cuda.memory_allocated(dev)
-        fn()
-        torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated(dev) - before
-        return {"bytes": int(peak), "method": CUDA_MEMORY_METHOD}
-    return {"bytes": _profiled_peak(fn), "method": CPU_MEMORY_METHOD}
-
-
-def time_call(
-    fn: Callable[[], object],
-    *,
-    warmup: int = 1,
-    repeats: int = 5,
-    device: torch.device | str | None = None,
-    min_time: float = 0.0,
-    max_repeats: int = 50,
-) -> dict:
-    """Wall-clock seconds of ``fn()``: ``warmup`` untimed calls, then at least ``repeats`` timed
-    ones, more (up to ``max_repeats``) until they add up to ``min_time`` seconds, so that fast
-    calls get enough samples for a stable median on a shared machine. CUDA work is synchronised
-    inside the timer. Returns median, quartiles, min, max and the number of repeats."""
-    if warmup < 0 or repeats < 1 or max_repeats < repeats:
-        raise ValueError(
-            f"need warmup >= 0 and 1 <= repeats <= max_repeats, got {warmup}, {repeats}, "
-            f"{max_repeats}"
-        )
-    for _ in range(warmup):
-        fn()
-        _sync(device)
-    times: list[float] = []
-    while len(times) < repeats or (sum(times) < min_time and len(times) < max_repeats):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    t = torch.tensor(times, dtype=torch.float64)
-    return {
-        "median": float(t.median()),
-        "q1": float(t.quantile(0.25)),
-        "q3": float(t.quantile(0.75)),
-        "min": float(t.min()),
-        "max": float(t.max()),
-        "repeats": len(times),
-    }
-
-
-def machine_info() -> dict:
-    """Where a measurement ran: CPU model, cores, threads, load, torch version, CUDA device."""
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-    return info
-
 
 # (bits, tables, table_size): plain signatures (table_size None) give 2**bits buckets and, for
 # random Gaussian q/k (angle ~90 degrees), a density of about 2**-bits per table; the paper's
@@ -182,22 +62,6 @@ AUTHORS_MAX_N = 1024
 DENSE_MAX_N = 16384  # forward; the backward of the O(n^2) methods stops at EAGER_BWD_MAX_N
 EAGER_BWD_MAX_N = 8192
 BATCH, HEADS, HEAD_DIM = 1, 2, 64
-
-
-def commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def eager(q, k, v, scale):
@@ -362,19 +226,6 @@ def bucket_pairs(q, k, setting) -> dict:
     }
 
 
-def format_row(row: dict) -> str:
-    setting = ""
-    if "bits" in row:
-        setting = f"{row['bits']}b/{row['tables']}t/{row['table_size']}"
-    fb = row.get("forward_backward", {}).get("median")
-    mem = row["forward"].get("peak_bytes")
-    return (
-        f"n={row['n']:>6} {row['method']:<9} {setting:<12} fwd {row['forward']['median']:.4f}s"
-        + (f"  fwd+bwd {fb:.4f}s" if fb is not None else "")
-        + (f"  peak {mem / 2**20:8.1f} MiB" if mem is not None else "")
-    )
-
-
 def paper_mode_comparison(device, quick: bool) -> dict:
     """Paper mode (dense strategy) vs the authors' loop vs SDPA at batch 8, 2 heads, n 512."""
     B, H, n = (2, 2, 128) if quick else (8, 2, 512)
@@ -403,44 +254,114 @@ def paper_mode_comparison(device, quick: bool) -> dict:
     return out
 
 
-def training_step(device, quick: bool) -> dict:
-    """One BERT-tiny MLM training step (forward, backward, AdamW) at batch 8, n 512."""
-    B, n = (2, 128) if quick else (8, 512)
-    vocab = 2000 if quick else 32000  # the paper's vocabulary; a small one keeps --quick quick
+def _mlm_batch(batch: int, n: int, vocab: int, device) -> dict[str, torch.Tensor]:
+    """Random token ids with 15% of positions labelled (the MLM training shape)."""
     gen = torch.Generator().manual_seed(2)
-    ids = torch.randint(5, vocab, (B, n), generator=gen)
-    labels = torch.full((B, n), -100)
-    pick = torch.rand(B, n, generator=gen) < 0.15
+    ids = torch.randint(5, vocab, (batch, n), generator=gen)
+    labels = torch.full((batch, n), -100)
+    pick = torch.rand(batch, n, generator=gen) < 0.15
     labels[pick] = ids[pick]
-    ids, labels = ids.to(device), labels.to(device)
-    base = variant_lsh_config("lsh_masked")
-    variants = {"baseline": ("baseline", None)}
-    for strategy in ("dense", "bucketed"):
-        lsh = LSHConfig.from_dict({**base.to_dict(), "strategy": strategy})
-        variants[f"lsh_masked_{strategy}"] = ("lsh_masked", lsh)
-    result = {"shape": {"batch": B, "n": n}, "lsh": base.to_dict()}
-    for name, (variant, lsh) in variants.items():
+    return {"input_ids": ids.to(device), "labels": labels.to(device)}
+
+
+def training_steps(
+    device, *, batch: int, n: int, vocab: int, lsh: dict[str, LSHConfig | None], repeats: int
+) -> dict:
+    """Median time of one BERT-tiny MLM training step (forward, backward, AdamW) with the
+    sparse MLM head (:func:`lshlib.modeling.sparse_mlm_loss`) for each ``{name: lsh}``
+    (``None`` = the SDPA baseline)."""
+    inputs = _mlm_batch(batch, n, vocab, device)
+    result: dict = {"shape": {"batch": batch, "n": n, "vocab": vocab}, "head": "sparse"}
+    for name, config in lsh.items():
+        variant = "baseline" if config is None else "lsh_masked"
         model = build_model(
-            "mlm", variant, vocab_size=vocab, seed=42, lsh=lsh, max_position_embeddings=max(n, 512)
-        ).to(device)
+            "mlm", variant, vocab_size=vocab, seed=42, lsh=config,
+            max_position_embeddings=max(n, 512),
+        ).to(device)  # fmt: skip
         model.train()
         opt = torch.optim.AdamW(model.parameters(), lr=5e-5)
 
         def step(model=model, opt=opt):
-            loss = model(input_ids=ids, labels=labels).loss
-            loss.backward()
+            sparse_mlm_loss(model, inputs).backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
 
-        result[name] = time_call(
-            step, warmup=1 if quick else 2, repeats=2 if quick else 5, device=device
-        )
+        result[name] = time_call(step, warmup=1, repeats=repeats, device=device)
+        result[name]["lsh"] = None if config is None else config.to_dict()
         del model, opt
         gc.collect()
-    lsh_best = min(("lsh_masked_dense", "lsh_masked_bucketed"), key=lambda k: result[k]["median"])
-    result["best_lsh_strategy"] = lsh_best.removeprefix("lsh_masked_")
-    result["ratio_best_lsh_to_baseline"] = result[lsh_best]["median"] / result["baseline"]["median"]
     return result
+
+
+def training_step(device, quick: bool) -> dict:
+    """BERT-tiny MLM steps at the paper's batch 8 x 512 (vocabulary 32,000): SDPA against
+    masked-mode LSH with the paper's hashing, dense and bucketed."""
+    base = variant_lsh_config("lsh_masked")
+    lsh = {"baseline": None}
+    for strategy in ("dense", "bucketed"):
+        lsh[f"lsh_masked_{strategy}"] = LSHConfig.from_dict(
+            {**base.to_dict(), "strategy": strategy}
+        )
+    batch, n, vocab = (2, 128, 2000) if quick else (8, 512, 32000)
+    result = training_steps(
+        device, batch=batch, n=n, vocab=vocab, lsh=lsh, repeats=2 if quick else 7
+    )
+    best = min(("lsh_masked_dense", "lsh_masked_bucketed"), key=lambda k: result[k]["median"])
+    result["best_lsh_strategy"] = best.removeprefix("lsh_masked_")
+    result["ratio_best_lsh_to_baseline"] = result[best]["median"] / result["baseline"]["median"]
+    return result
+
+
+def long_training_step(device, quick: bool) -> dict:
+    """The step a user feels at long sequences: batch 1, n 4,096, the laptop vocabulary 8,000,
+    SDPA against bucketed 4 bits / 1 table (masked mode)."""
+    lsh = {
+        "baseline": None,
+        "bucketed_4b1t": LSHConfig(bits=4, tables=1, table_size=None, mode="masked",
+                                   strategy="bucketed"),
+    }  # fmt: skip
+    n, vocab = (512, 2000) if quick else (4096, 8000)
+    result = training_steps(device, batch=1, n=n, vocab=vocab, lsh=lsh, repeats=2 if quick else 5)
+    result["ratio_bucketed_to_baseline"] = (
+        result["bucketed_4b1t"]["median"] / result["baseline"]["median"]
+    )
+    return result
+
+
+def rss_child(method: str, n: int, bits: int = 4, tables: int = 1) -> dict:
+    """Run in a fresh process (:func:`lshlib.measure.in_fresh_process`): the peak-RSS growth of
+    one forward+backward of ``sdpa`` or ``bucketed`` attention at length ``n``, its inputs and
+    output gradient already allocated."""
+    torch.set_num_threads(2)
+    gen = torch.Generator().manual_seed(0)
+    cfg = LSHConfig(bits=bits, tables=tables, table_size=None, mode="masked", strategy="bucketed")
+
+    def inputs(size: int) -> list[torch.Tensor]:
+        shape = (BATCH, HEADS, size, HEAD_DIM)
+        return [torch.randn(shape, generator=gen).requires_grad_(i < 3) for i in range(4)]
+
+    def call(q, k, v, g) -> None:
+        if method == "sdpa":
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            out = lsh_attention(q, k, v, config=cfg)[0]
+        out.backward(g)
+
+    call(*inputs(256))  # load the libraries and warm the allocator: not part of the measurement
+    tensors = inputs(n)
+    gc.collect()
+    return {"method": method, "n": n, "bytes": rss_growth(lambda: call(*tensors))}
+
+
+def fresh_process_memory(quick: bool) -> dict:
+    """Peak-RSS growth of a fresh process over one forward+backward at the largest length:
+    SDPA against bucketed 4 bits / 1 table (each in its own process)."""
+    n = 1024 if quick else FULL_NS[-1]
+    out = {"n": n, "method": RSS_METHOD}
+    for method in ("sdpa", "bucketed"):
+        out[method] = in_fresh_process("lshlib.bench:rss_child", method=method, n=n)["bytes"]
+    out["ratio_bucketed_to_sdpa"] = out["bucketed"] / out["sdpa"] if out["sdpa"] else None
+    return out
 
 
 def crossover_table(bench: dict) -> list[dict]:
@@ -521,11 +442,16 @@ def run(*, quick: bool = False, device: str = "cpu", on_row=None, on_length=None
             "paper_setting": f"2b/1t/256 (the paper's hashing) only up to n={PAPER_SETTING_MAX_N}",
             "reformer": "transformers LSHSelfAttention incl. its QK/V projections; chunk 64, "
             "1 hash, num_buckets chosen by transformers for each n",
-            "order": "paper-mode comparison and training step run first, then the grid",
+            "order": "paper-mode comparison, training steps and fresh-process memory run first, "
+            "then the grid",
+            "training_steps": "MLM training steps use the sparse MLM head (the vocabulary "
+            "projection only at labelled positions)",
         },
         "rows": [],
         "paper_mode": paper_mode_comparison(dev, quick),
         "training_step": training_step(dev, quick),
+        "long_training_step": long_training_step(dev, quick),
+        "fresh_process_memory": fresh_process_memory(quick) if dev.type == "cpu" else None,
     }
 
     def update(rows: list[dict], complete: bool = False) -> None:
@@ -548,14 +474,21 @@ def bench_path(scale: str | None = None, device: str | None = None):
     return results_dir(scale, device) / "attention_bench.json"
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it (``$LSHLIB_RESULTS_DIR`` may not be)."""
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def load_or_run(scale: str | None = None) -> tuple[dict, str]:
     """The attention benchmark for ``scale``: at ``smoke`` the quick benchmark is run (about
     20 s, nothing written); otherwise the committed record is read, and when it is missing
     the full benchmark (~10 min) is run and written. Returns (record, where it came from)."""
     s = get_scale(scale)
     path = bench_path(s)
-    if s != "smoke" and path.is_file():
-        return json.loads(path.read_text()), f"read {path.relative_to(REPO_ROOT)}"
+    # a corrupt record is reported, moved aside (safeio) and measured again
+    saved = safeio.load_json_dict(path) if s != "smoke" else None
+    if saved is not None:
+        return saved, f"read {_shown(path)}"
     threads = torch.get_num_threads()
     try:
         record = run(quick=s == "smoke")
@@ -563,5 +496,5 @@ def load_or_run(scale: str | None = None) -> tuple[dict, str]:
         torch.set_num_threads(threads)
     if s == "smoke":
         return record, "ran the quick benchmark (smoke scale)"
-    path.write_text(json.dumps(record, indent=1, default=str))
-    return record, f"ran the benchmark, wrote {path.relative_to(REPO_ROOT)}"
+    safeio.atomic_write_json(path, record, indent=1, default=str)
+    return record, f"ran the benchmark, wrote {_shown(path)}"

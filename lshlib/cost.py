@@ -339,6 +339,7 @@ def figure_kflops_table(
                     "paper_full_kflops": paper["full_kflops"],
                     "honest_lsh_kops": authors.total / 1000,
                     "honest_lsh_forward_kops": authors.forward / 1000,
+                    "honest_lsh_hashing_forward_kops": authors.hashing / 1000,
                     "honest_full_kops": dense.total / 1000,
                     "honest_full_forward_kops": dense.forward / 1000,
                 }

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from typing import Any
 
 import datasets
@@ -16,7 +15,7 @@ import numpy as np
 import torch
 from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerFast, TrainerCallback
 
-from lshlib import data
+from lshlib import data, safeio
 from lshlib.paths import runs_dir
 from lshlib.scales import get_scale, sizes
 
@@ -32,8 +31,9 @@ def corpus_ids(tokenizer: PreTrainedTokenizerFast, split: str, max_chars: int | 
     """All token ids of a corpus split, concatenated (cached under ``runs/cache``)."""
     key = hashlib.sha1(json.dumps([tokenizer.name_or_path, split, max_chars]).encode()).hexdigest()
     path = runs_dir() / "cache" / f"corpus-{split}-{key[:12]}.npy"
-    if path.is_file():
-        return np.load(path)
+    cached = safeio.load_npy(path, np.int32, 1)  # a corrupt cache is reported and rebuilt
+    if cached is not None:
+        return cached
     texts = data.corpus_text(split, max_chars)
     ids: list[int] = []
     for start in range(0, len(texts), 2000):
@@ -43,10 +43,7 @@ def corpus_ids(tokenizer: PreTrainedTokenizerFast, split: str, max_chars: int | 
         for row in batch:
             ids.extend(row)
     array = np.asarray(ids, dtype=np.int32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, array)
-    tmp.replace(path)
+    safeio.atomic_save_npy(path, array)
     return array
 
 

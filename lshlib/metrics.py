@@ -88,6 +88,20 @@ def majority_accuracy(labels: Sequence[int]) -> float:
     return max(counts.values()) / sum(counts.values())
 
 
+def accuracy_difference(a: float, b: float, n: int, z: float = 1.96) -> dict[str, float]:
+    """Difference ``a - b`` of two accuracies measured on the same ``n`` examples, with its
+    standard error and half-width of the ``z`` interval under the unpaired normal
+    approximation ``sqrt(a(1-a)/n + b(1-b)/n)`` (conservative when the two models' errors are
+    positively correlated, as on a shared test set)."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    for name, value in (("a", a), ("b", b)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"accuracy {name} must lie in [0, 1], got {value}")
+    se = math.sqrt(a * (1 - a) / n + b * (1 - b) / n)
+    return {"difference": a - b, "stderr": se, "half_width": z * se}
+
+
 def squad_scores(predictions: dict[str, str], references: dict[str, list[str]]) -> dict[str, float]:
     """SQuAD v1.1 exact match and F1 in percent, each the best over an example's gold answers.
 

@@ -11,7 +11,6 @@ without full-vocabulary evaluation logits. The model stays a stock ``BertForMask
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,12 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback
 
+from lshlib import safeio
+from lshlib.checkpoints import CLOCK_FILE
 from lshlib.metrics import IGNORE_INDEX
 from lshlib.modeling import sparse_mlm_forward
 
 __all__ = ["CLOCK_FILE", "RunClock", "SparseMLMTrainer"]
-
-CLOCK_FILE = "lshlib_clock.json"
 
 
 class SparseMLMTrainer(Trainer):
@@ -110,8 +109,10 @@ class RunClock(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        # Written last, after the Trainer's files (atomically): a checkpoint without it is
+        # incomplete, see lshlib.checkpoints.
         if folder.is_dir() and state.is_world_process_zero:
-            (folder / CLOCK_FILE).write_text(json.dumps({"train_seconds": self.total()}))
+            safeio.atomic_write_json(folder / CLOCK_FILE, {"train_seconds": self.total()})
         now = time.perf_counter()
         self.save_seconds += now - self.mark
         self.saves += 1

@@ -5,9 +5,12 @@ A run is keyed by its full configuration (:class:`RunConfig`: scale, task, varia
 sizes, hyper-parameters, tokenizer): its name ends in a short hash of that configuration. A
 finished run writes ``results/<scale>/<name>.json`` (configuration, train and eval loss
 curves, final metrics, wall-clock, tokens per second, device, library versions; the layout is
-:mod:`lshlib.paths`'s) and is reused from then on; an interrupted one resumes from its last
-checkpoint under ``runs/training/<scale>/<name>/``. Model inputs come from
-:mod:`lshlib.features`, sizes from :data:`lshlib.scales.TRAINING`.
+:mod:`lshlib.paths`'s; written atomically) and is reused from then on; an interrupted one
+resumes from its newest *valid* checkpoint under ``runs/training/<scale>/<name>/``. Incomplete
+checkpoints (a kill during a save) and corrupt records are reported with their path and moved
+aside (:mod:`lshlib.checkpoints`, :mod:`lshlib.safeio`), and a resumed run's record equals an
+uninterrupted run's except for wall-clock fields (:func:`lshlib.checkpoints.without_wall_clock`).
+Model inputs come from :mod:`lshlib.features`, sizes from :data:`lshlib.scales.TRAINING`.
 
 Command line (the same entry point works under ``accelerate launch`` or ``torchrun``)::
 
@@ -26,6 +29,7 @@ import logging
 import math
 import os
 import platform
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,18 +42,19 @@ import tokenizers
 import torch
 import transformers
 from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
 
-from lshlib import data, features, metrics
+from lshlib import checkpoints, data, features, metrics, safeio
 from lshlib.modeling import VARIANTS, build_model
 from lshlib.paths import results_dir, runs_dir
 from lshlib.scales import SCALES, get_scale, sizes
-from lshlib.trainers import CLOCK_FILE, RunClock, SparseMLMTrainer
+from lshlib.trainers import RunClock, SparseMLMTrainer
 
 log = logging.getLogger(__name__)
 
 TASKS: tuple[str, ...] = ("mlm", "sst2", "squad")
 FINETUNE_TASKS: tuple[str, ...] = ("sst2", "squad")
+# Keys a finished record must have; a record without them is corrupt (moved aside, rerun).
+RECORD_KEYS: frozenset[str] = frozenset({"name", "status", "config", "final", "steps"})
 REUSE_ENV_VAR = "LSHLIB_REUSE"
 REUSE_MODES: tuple[str, ...] = ("results", "runs")  # which finished runs :func:`run` reuses
 # The random-initialisation control of fine-tuning: the baseline model, no pretraining.
@@ -161,17 +166,26 @@ def run_dir(config: RunConfig) -> Path:
 def load_record(config: RunConfig) -> dict | None:
     """The finished run's JSON record, or ``None`` if absent or written for another config.
 
-    With ``LSHLIB_REUSE=runs`` (``make reproduce``) a record counts only if the run's final model
-    is in the local run cache (``runs/``): committed records are then recomputed, not reused."""
+    A corrupt record (truncated, empty, ``[]``, ``null``, or missing :data:`RECORD_KEYS`) is
+    reported with its path and moved aside, so the run is redone (resumed from its newest
+    valid checkpoint) instead of every later call failing on it. With ``LSHLIB_REUSE=runs``
+    (``make reproduce``) a record counts only if the run's final model is in the local run
+    cache (``runs/``): committed records are then recomputed, not reused.
+    """
     path = results_path(config.scale, config.name)
-    if not path.is_file():
+    record = safeio.load_json_dict(path)
+    if record is None:
+        return None
+    missing = sorted(RECORD_KEYS - set(record))
+    if missing or record["status"] != "finished":
+        reason = f"missing keys {missing}" if missing else f"status {record['status']!r}"
+        safeio.quarantine(path, f"not a finished run record ({reason})")
         return None
     reuse = os.environ.get(REUSE_ENV_VAR, "results").strip() or "results"
     if reuse not in REUSE_MODES:
         raise ValueError(f"{REUSE_ENV_VAR}={reuse!r}; valid values: {', '.join(REUSE_MODES)}")
     if reuse == "runs" and not (run_dir(config) / "final" / "config.json").is_file():
         return None
-    record = json.loads(path.read_text())
     return record if record.get("config") == config.to_dict() else None
 
 
@@ -403,22 +417,24 @@ def _training_arguments(config: RunConfig, out: Path, progress: bool) -> Trainin
     )
 
 
-def _resume_point(out: Path) -> tuple[str | None, float]:
-    """The checkpoint to resume from (or ``None``) and the wall-clock spent before it."""
-    checkpoint = get_last_checkpoint(str(out)) if out.is_dir() else None
-    previous = 0.0
-    if checkpoint and (Path(checkpoint) / CLOCK_FILE).is_file():
-        previous = json.loads((Path(checkpoint) / CLOCK_FILE).read_text())["train_seconds"]
-    return checkpoint, previous
+def _resume_point(out: Path) -> tuple[Path | None, float]:
+    """The newest valid checkpoint to resume from (or ``None``; incomplete ones are reported and
+    moved aside, see :mod:`lshlib.checkpoints`) and the wall-clock spent before it."""
+    checkpoint = checkpoints.newest_valid_checkpoint(out)
+    return checkpoint, checkpoints.clock_seconds(checkpoint)
 
 
-def _final_metrics(config: RunConfig, trainer: Trainer, job: _Job, output) -> dict[str, Any]:
+def _final_metrics(
+    config: RunConfig, trainer: Trainer, job: _Job, output, first_step: int
+) -> dict[str, Any]:
     """Last and mean train loss, the final validation metrics, and the test metrics."""
     state = trainer.state
     train_curve = _curves(state.log_history)["train"]
     final: dict[str, Any] = {
         "train_loss_last": train_curve[-1]["loss"] if train_curve else math.nan,
-        "train_loss_mean": output.training_loss,  # mean over this session's steps
+        "train_loss_mean": checkpoints.train_loss_mean(
+            state.log_history, output.training_loss, first_step, state.global_step
+        ),
     }
     final_eval = trainer.evaluate()
     final.update({k.replace("eval_", "validation_"): v for k, v in final_eval.items()})
@@ -507,7 +523,7 @@ def _train(
         compute_metrics=job.compute,
         callbacks=[clock, *extra, *(callbacks or [])],
     )
-    output = trainer.train(resume_from_checkpoint=checkpoint)
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     clock.freeze()
     state = trainer.state
     if state.global_step < state.max_steps:
@@ -517,12 +533,24 @@ def _train(
             "step": state.global_step,
             "max_steps": state.max_steps,
         }
-    record = _record(config, trainer, job, _final_metrics(config, trainer, job, output), clock)
-    trainer.save_model(str(out / "final"))  # on every process (it writes from the main one)
+    first_step = int(checkpoint.name.split("-")[-1]) if checkpoint else 0
+    final = _final_metrics(config, trainer, job, output, first_step)
+    record = _record(config, trainer, job, final, clock)
+    _save_final(trainer, out)
     if trainer.is_world_process_zero():
         path = results_path(config.scale, config.name)
-        path.write_text(json.dumps(record, indent=1, default=float) + "\n")
+        safeio.atomic_write_json(path, record, indent=1, default=float)
     return record
+
+
+def _save_final(trainer: Trainer, out: Path) -> None:
+    """The final model, saved to ``final.tmp`` and then renamed to ``final``: a fine-tuning run
+    never reads a half-written pretrained model (and a kill here leaves no record: rerun)."""
+    tmp, final = out / "final.tmp", out / "final"
+    trainer.save_model(str(tmp))  # on every process (it writes from the main one)
+    if trainer.is_world_process_zero():
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
 
 
 def run_all(

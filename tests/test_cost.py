@@ -160,25 +160,29 @@ def test_time_call_and_peak_memory():
 def _fake_bench():
     rows = []
     for n, sdpa, b4 in ((1024, 0.01, 0.02), (8192, 1.0, 0.08)):
-        rows.append({"n": n, "method": "sdpa", "forward": {"median": sdpa, "min": sdpa}})
+        rows.append({"n": n, "method": "sdpa", "forward": {"median": sdpa, "min": sdpa},
+                     "forward_backward": {"median": 3 * sdpa, "min": 3 * sdpa,
+                                          "peak_bytes": 10}})  # fmt: skip
         rows.append(
             {"n": n, "method": "bucketed", "bits": 4, "tables": 1, "table_size": None,
-             "forward": {"median": b4, "min": b4 / 2, "peak_bytes": 10}}
+             "forward": {"median": b4, "min": b4 / 2},
+             "forward_backward": {"median": 3 * b4, "min": 3 * b4, "peak_bytes": 30}}
         )  # fmt: skip
-        rows.append(
-            {"n": n, "method": "dense", "bits": 4, "tables": 1, "table_size": None,
-             "forward": {"median": 9.0, "min": 9.0, "peak_bytes": 100}}
-        )  # fmt: skip
-    return {"rows": rows}
+    fresh = {"n": 8192, "sdpa": 100, "bucketed": 150, "ratio_bucketed_to_sdpa": 1.5}
+    return {"rows": rows, "fresh_process_memory": fresh}
 
 
 def test_target_report_and_crossovers_read_the_run():
     report = {r["target"]: r for r in report_cost.target_report(_fake_bench())}
     speed = report["bucketed 4b/1t vs SDPA, forward, n=8192"]
     assert speed["measured"] == pytest.approx(12.5) and speed["met"] is True
-    assert speed["best_of_repeats"] == pytest.approx(25.0)
-    memory = report["dense strategy / bucketed 4b/1t peak memory, forward, n=8192"]
-    assert memory["measured"] == pytest.approx(10.0) and memory["met"] is True
+    assert speed["best_of_repeats"] == pytest.approx(25.0) and speed["goal"] == ">= 10x"
+    fb = report["bucketed 4b/1t vs SDPA, forward+backward, n=8192"]
+    assert fb["measured"] == pytest.approx(12.5) and fb["goal"] == ">= 8x"
+    memory = report["peak memory, bucketed 4b/1t / SDPA, forward+backward, n=8192 (profiler)"]
+    assert memory["measured"] == pytest.approx(3.0) and memory["met"] is False
+    rss = [r for k, r in report.items() if "peak-RSS" in k]
+    assert rss[0]["measured"] == 1.5 and rss[0]["met"] is True
     missing = report["bucketed 8b/4t vs SDPA, forward, n=8192"]
     assert missing["measured"] is None and missing["met"] is None
     assert report_cost.crossover_labels(_fake_bench())["forward"] == {

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from transformers import TrainerCallback
 
-from lshlib import training
+from lshlib import checkpoints, training
 from lshlib.paths import data_dir
 
 pytestmark = pytest.mark.skipif(
@@ -129,6 +129,9 @@ def test_interrupted_run_resumes_without_losing_steps(env):
     assert resumed["final"]["validation_loss"] == pytest.approx(
         full["final"]["validation_loss"], rel=1e-5
     )
+    # issue 10 item 4: the whole record agrees, wall-clock fields aside (train_loss_mean too)
+    assert resumed["final"]["train_loss_mean"] == full["final"]["train_loss_mean"]
+    assert checkpoints.without_wall_clock(resumed) == checkpoints.without_wall_clock(full)
 
 
 def test_finetune_from_pretrained(env):

@@ -174,3 +174,16 @@ def summarize(records: dict[str, dict], task: str) -> str:
         parts.append(f"{r['train_seconds']:.0f} s training, {r['tokens_per_second']:,.0f} tokens/s")
         lines.append(f"{variant}: " + "; ".join(parts))
     return "\n".join(lines)
+
+
+def gap_line(records: dict[str, dict], metric: str, a: str, b: str, n: int) -> str:
+    """``a`` minus ``b`` on the accuracy ``metric`` of one seed each, with its 95% interval
+    (:func:`lshlib.metrics.accuracy_difference` over ``n`` test examples), in words."""
+    x, y = records[a]["final"][metric], records[b]["final"][metric]
+    gap = metrics.accuracy_difference(x, y, n)
+    inside = abs(gap["difference"]) <= gap["half_width"]
+    verdict = "within noise" if inside else "beyond the test-set noise of one seed"
+    return (
+        f"{metric}, {a} - {b}: {gap['difference']:+.4f} (95% interval +-{gap['half_width']:.4f}, "
+        f"standard error {gap['stderr']:.4f} over {n} examples): {verdict}"
+    )
