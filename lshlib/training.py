@@ -12,10 +12,16 @@ aside (:mod:`lshlib.checkpoints`, :mod:`lshlib.safeio`), and a resumed run's rec
 uninterrupted run's except for wall-clock fields (:func:`lshlib.checkpoints.without_wall_clock`).
 Model inputs come from :mod:`lshlib.features`, sizes from :data:`lshlib.scales.TRAINING`.
 
-Command line (the same entry point works under ``accelerate launch`` or ``torchrun``)::
+MLM runs (every scale) use :class:`lshlib.trainers.SparseMLMTrainer`: the vocabulary projection
+only at the masked positions, in training and evaluation. Fine-tuning runs exist for every
+variant plus ``scratch``, the random-initialisation control (baseline model, no pretraining).
+
+Command line (the same entry point works under ``accelerate launch`` or ``torchrun``: with more
+than one process, data parallel over gloo on CPU or nccl on GPU; ``batch_size`` is per process,
+the run's name records ``processes``, and the main process writes records and checkpoints)::
 
     python -m lshlib.training --scale laptop --task all --variant all
-    accelerate launch -m lshlib.training --scale paper --task mlm --variant baseline
+    torchrun --nproc_per_node 2 -m lshlib.training --scale smoke --task mlm --variant baseline
 """
 
 from __future__ import annotations
