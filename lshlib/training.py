@@ -586,13 +586,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO)
     tasks = TASKS if ns.task == "all" else (ns.task,)
     for task in tasks:
-        if ns.variant == "all":
-            variants = VARIANTS if task == "mlm" else FINETUNE_VARIANTS
-        elif ns.variant == SCRATCH and task == "mlm":
-            continue  # the control has no pretraining run
-        else:
-            variants = (ns.variant,)
-        for variant in variants:
+        valid = VARIANTS if task == "mlm" else FINETUNE_VARIANTS  # scratch: no pretraining run
+        for variant in valid if ns.variant == "all" else set(valid) & {ns.variant}:
             record = run(run_config(task, variant, ns.scale, ns.seed), chain=True)
             log.info("%s: %s", record["name"], json.dumps(record.get("final", record)))
 
