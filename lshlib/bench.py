@@ -44,6 +44,7 @@ from lshlib.measure import (
     in_fresh_process,
     machine_info,
     peak_memory,
+    quiet_stderr,
     rss_growth,
     time_call,
 )
@@ -382,7 +383,7 @@ def profile_call(
             out.backward(torch.ones_like(out))
 
     call()
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with quiet_stderr(), profile(activities=[ProfilerActivity.CPU]) as prof:
         call()
     events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
     total = sum(e.self_cpu_time_total for e in events)

@@ -31,7 +31,7 @@ def _sync(device: torch.device | str | None) -> None:
 
 
 @contextlib.contextmanager
-def _quiet_stderr():
+def quiet_stderr():
     """Silence file descriptor 2 (the profiler's C++ start/stop notices) inside the block."""
     try:
         saved = os.dup(2)
@@ -49,7 +49,7 @@ def _quiet_stderr():
 
 def _profiled_peak(fn: Callable[[], object]) -> int:
     """Peak of torch's CPU allocations during ``fn()`` from the profiler's memory records."""
-    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     deltas = []
     for e in prof.events():
