@@ -25,6 +25,8 @@ __all__ = [
     "target_report",
     "crossover_labels",
     "findings",
+    "profile_summary",
+    "steps_report",
 ]
 
 
@@ -335,4 +337,54 @@ def findings(
             f"Benchmark load average (1 min) at start {load[0]:.2f}, end "
             f"{bench['loadavg_end'][0]:.2f} on {bench['machine']['cpu_count']} cores."
         )
+    return "\n".join(lines)
+
+
+PROFILE_GROUPS = {
+    "matrix products": ("bmm", "mm", "matmul", "addmm", "baddbmm", "_flash_attention",
+                        "scaled_dot_product", "_efficient_attention"),
+    "gathers and scatters": ("index_select", "scatter", "index_copy", "gather", "index_add",
+                             "index_put", "index_fill", "take"),
+    "sorting and searching": ("sort", "searchsorted", "argsort", "unique", "cumsum", "bincount"),
+    "softmax and exp": ("softmax", "exp", "logsumexp", "max", "amax"),
+    "copies and fills": ("copy_", "fill_", "zero_", "clone", "contiguous", "cat", "empty"),
+}  # fmt: skip
+
+
+def profile_summary(rows: Sequence[dict]) -> str:
+    """One sentence: the share of the profiled self CPU time (:func:`lshlib.bench.profile_call`
+    rows) in each group of operators, largest first."""
+    shares = dict.fromkeys([*PROFILE_GROUPS, "other"], 0.0)
+    for r in rows:
+        name = r["operator"].removeprefix("aten::")
+        group = next((g for g, keys in PROFILE_GROUPS.items() if any(k in name for k in keys)),
+                     "other")  # fmt: skip
+        shares[group] += r["share"]
+    parts = [f"{g} {v:.0%}" for g, v in sorted(shares.items(), key=lambda x: -x[1]) if v > 0]
+    return "Share of the profiled time: " + ", ".join(parts) + "."
+
+
+def steps_report(bench: dict) -> str:
+    """The paper-mode comparison and the training steps of a benchmark record, each time as
+    median and interquartile range (the spread decides whether a ratio is a finding)."""
+
+    def t(m: dict) -> str:
+        return f"{m['median']:.4f} s (IQR {m['q1']:.4f}-{m['q3']:.4f}, {m['repeats']} repeats)"
+
+    lines = []
+    paper = bench.get("paper_mode")
+    if paper:
+        diff = paper["max_abs_diff_paper_vs_authors"]
+        lines.append(f"paper mode {paper['shape']}: max |ours - authors' loop| = {diff:.2e} "
+                     "(our re-implementation of their loop, lshlib/reference.py)")  # fmt: skip
+        for key in ("paper_dense", "authors", "sdpa"):
+            lines.append(f"  {key}: {t(paper[key])}")
+    for name in ("training_step", "long_training_step"):
+        step = bench.get(name)
+        if not step:
+            continue
+        lines.append(f"{name.replace('_', ' ')} {step['shape']}, {step.get('head', 'full')} head:")
+        for key, value in step.items():
+            if isinstance(value, dict) and "median" in value:
+                lines.append(f"  {key}: {t(value)}")
     return "\n".join(lines)
