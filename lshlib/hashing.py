@@ -61,8 +61,8 @@ def validate_hash_settings(bits: int, tables: int, table_size: int | None) -> No
         or (table_size - 1) * int(bits) >= 2**63
     ):
         raise ValueError(
-            f"table_size must be None or an integer in [2, 2**62) with (table_size - 1) * bits "
-            f"< 2**63 (folded ids must fit in int64), got {table_size!r} with bits={bits!r}"
+            f"table_size must be None or an integer >= 2 and < 2**62 with (table_size - 1) * "
+            f"bits < 2**63 (folded ids must fit in int64), got {table_size!r} with bits={bits!r}"
         )
 
 
