@@ -27,7 +27,6 @@ evaluation is deterministic and a saved model reloads the same hashes.
 from __future__ import annotations
 
 import functools
-import numbers
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -36,6 +35,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from lshlib.bucketed import bucketed_attention, check_dropout
 from lshlib.hashing import (
     HashParams,
     _is_int,
@@ -326,15 +326,6 @@ def _check_inputs(query: Tensor, key: Tensor, value: Tensor, mode: str) -> None:
         )
 
 
-def check_dropout(dropout: float) -> float:
-    """``dropout`` as a float in ``[0, 1)``, else ``ValueError`` (the same rule everywhere)."""
-    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real):
-        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
-    if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-    return float(dropout)
-
-
 def lsh_attention(
     query: Tensor,
     key: Tensor,
@@ -388,8 +379,6 @@ def lsh_attention(
         layer_idx=layer_idx,
     )
     if config.strategy == "bucketed":
-        from lshlib.bucketed import bucketed_attention  # lazy: the kernel lives in its own module
-
         out = bucketed_attention(
             query,
             key,

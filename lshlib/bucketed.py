@@ -2,35 +2,56 @@
 
 Why: the dense strategy computes all ``n**2`` scores and then masks, so LSH can never save time
 there. Here, for every (batch, head, table) the queries and keys are sorted by bucket id
-(``torch.sort``); the sorted queries are cut into chunks of ``chunk`` rows that never straddle a
-bucket, and each chunk is scored against a window holding exactly the keys of its bucket (a
-contiguous range of the sorted keys). No bucket is ever cut, so the result is exact whatever the
-bucket sizes. All chunks of all (batch, head, table) go into one flat list, ordered by window
-width, and are processed in slabs of a few MB (all chunks of a slab share the slab's largest
-window): the work is batched across buckets, heads, tables and batch, windows are padded only
-to their slab's width, and every intermediate stays cache-sized (large temporaries on CPU cost
-more in page faults than in arithmetic; SDPA's flash kernel avoids them too).
+(``torch.sort``); the sorted queries are cut into chunks of at most ``chunk`` rows that never
+straddle a bucket, and each chunk is scored against a window holding exactly the keys of its
+bucket (a contiguous range of the sorted keys). No bucket is ever cut, so the result is exact
+whatever the bucket sizes. All chunks of all (batch, head, table) go into one flat list, ordered
+by table and window width, and are processed in slabs of a few MB: all chunks of a slab are
+padded to the slab's largest height and width and run as one batch of small attention problems
+(batch = chunks), so the work is batched across buckets, heads, tables and batch elements with no
+Python loop over buckets, and every intermediate stays cache-sized.
 
-Softmax across tables: a pair colliding in several tables is counted once, in the first table
-where it collides (later tables mask pairs that already collided earlier). Each chunk yields a
-softmax over its window, its output and its log-sum-exp; the tables' partial results are merged
-with the log-sum-exp rule (scatter-added back to the query rows). A query with no allowed key
-gets a zero output (the contract's "attends to nothing"), never NaN.
+Each slab runs through a fused attention kernel when one exists (CPU:
+``aten._scaled_dot_product_flash_attention_for_cpu``, which also returns the per-row
+log-sum-exp, LSE), otherwise through batched GEMMs (any device, and dropout). The slab's mask is
+additive: ``-inf`` on window padding, on keys the attention mask blocks, and (tables after the
+first) on pairs that already collided in an earlier table, so that a pair colliding in several
+tables is counted once; finite mask values are added to the scores.
+
+Tables are merged with the LSE rule: ``out = sum_t exp(lse_t - LSE) out_t`` with
+``LSE = logsumexp_t lse_t``. A query with no allowed key gets a zero output, never NaN.
+
+Memory, as FlashAttention: :class:`_BucketedAttention` is a custom autograd function whose
+forward keeps only the inputs, the output, the bucket layout and the per-row LSE. Its backward
+recomputes each slab's scores: with the *global* LSE and output, the slab's probabilities are
+``P = exp(S - LSE)`` and ``dS = P * (dP - rowsum(dO * O))``, exactly what a fused attention
+backward computes when handed (out, LSE), so the CPU path reuses the fused backward kernel.
+Dropout (training only) is redrawn identically in backward from a per-call seed.
 
 Semantics are those of ``lshlib.attention`` masked mode: pair (i, j) is allowed iff query i and
-key j share a bucket in at least one table and ``attention_mask[i, j] > finfo.min / 2``;
-probabilities are the softmax of ``q_i.k_j * scaling + mask_ij`` over the allowed keys. Gradients
-come from plain differentiable torch ops (index_select, matmul, exp): no custom autograd.
+key j share a bucket in at least one table and the attention mask allows it (see
+:mod:`lshlib.masks`); probabilities are the softmax of ``q_i.k_j * scaling + bias_ij`` over the
+allowed keys. The attention mask gets no gradient.
 """
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-__all__ = ["BucketLayout", "plan_layout", "bucketed_attention", "DEFAULT_CHUNK", "SLAB_ELEMENTS"]
+from lshlib.masks import normalize_mask
+
+__all__ = [
+    "BucketLayout",
+    "plan_layout",
+    "bucketed_attention",
+    "check_dropout",
+    "DEFAULT_CHUNK",
+    "SLAB_ELEMENTS",
+]
 
 SLAB_ELEMENTS = 1 << 20
 """Score entries per slab (4 MB in float32): large enough to amortise per-op overhead (and the
@@ -121,6 +142,11 @@ def _check(query: Tensor, key: Tensor, value: Tensor, qb: Tensor, kb: Tensor) ->
     if tuple(kb.shape) != (B, H, qb.shape[2], nk):
         raise ValueError(
             f"key_buckets must have shape ({B}, {H}, {qb.shape[2]}, {nk}), got {tuple(kb.shape)}"
+        )
+    if not query.dtype == key.dtype == value.dtype or not query.dtype.is_floating_point:
+        raise ValueError(
+            "query, key and value must share one floating dtype, got "
+            f"{query.dtype}, {key.dtype} and {value.dtype}"
         )
     if qb.dtype.is_floating_point or kb.dtype.is_floating_point or qb.dtype == torch.bool:
         raise ValueError(f"bucket ids must be integers, got {qb.dtype} and {kb.dtype}")
@@ -239,18 +265,297 @@ def plan_layout(
     )
 
 
-def _mask_values(mask: Tensor, B: int, H: int, n_q: int, n_k: int) -> tuple[Tensor, bool]:
-    """The additive mask as ``(B, H, n_k)`` key mask (True) or ``(B, H, n_q, n_k)`` (False)."""
-    while mask.dim() < 4:
-        mask = mask.unsqueeze(0)
-    if mask.dim() != 4 or mask.shape[-1] != n_k or mask.shape[-2] not in (1, n_q):
-        raise ValueError(
-            f"attention_mask must broadcast to (batch, heads, {n_q}, {n_k}), got "
-            f"{tuple(mask.shape)}"
+def check_dropout(dropout: float) -> float:
+    """``dropout`` as a float in ``[0, 1)``, else ``ValueError`` (one rule for every strategy)."""
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real):
+        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    return float(dropout)
+
+
+def _fused_cpu_available() -> bool:
+    return hasattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu")
+
+
+@dataclass
+class _Plan:
+    """Everything the slab computations need besides q, k, v (built once per call)."""
+
+    layout: BucketLayout
+    scaling: float
+    key_bias: Tensor | None  # (B*H*n_k,) finite additive bias per key, or None
+    pair_ok: Tensor | None  # (B*H*n_q*n_k,) bool, a mask that varies over queries
+    pair_bias: Tensor | None  # same shape, additive
+    qb: Tensor | None  # (B*H*n_q, T) bucket ids, for the earlier-table test (T > 1)
+    kb: Tensor | None  # (B*H*n_k, T)
+    dropout: float
+    seed: int
+    fused: bool
+
+
+def _slab_rows(lay: BucketLayout, slab: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Query rows (gather), their destinations (scatter, padding -> dump row) and the
+    ``(S, w)`` key rows of slab ``slab``; padded columns repeat a valid row (masked)."""
+    s, e, h, w, base = lay.slabs[slab]
+    q_rows = lay.query_rows[base : base + (e - s) * h]
+    dest = lay.query_dest[base : base + (e - s) * h]
+    offs = torch.arange(w, device=q_rows.device)
+    last = lay.key_order.shape[0] - 1
+    k_rows = lay.key_order[(lay.key_start[s:e, None] + offs).clamp(max=last)]
+    return q_rows, dest, k_rows
+
+
+def _slab_mask(
+    plan: _Plan, slab: int, q_rows: Tensor, k_rows: Tensor, dtype: torch.dtype
+) -> tuple[Tensor | None, Tensor | None]:
+    """The slab's additive mask ``(S, 1, 1 or h, w)`` (``-inf`` = blocked, None = nothing to
+    mask) and, when some query row may lose every key, the ``(S*h,)`` bool of rows that keep
+    at least one."""
+    lay = plan.layout
+    s, e, h, w, _ = lay.slabs[slab]
+    S, n_k, table = e - s, lay.shape[4], int(lay.chunk_table[s])
+    ok = None
+    if int(lay.key_len[s]) < w:  # windows are sorted by width: the narrowest pads
+        ok = (torch.arange(w, device=k_rows.device) < lay.key_len[s:e, None]).view(S, 1, w)
+    bias = None if plan.key_bias is None else plan.key_bias[k_rows].view(S, 1, w)
+    per_pair = plan.pair_ok is not None or table > 0
+    if plan.pair_ok is not None:
+        idx = q_rows.view(S, h, 1) * n_k + torch.remainder(k_rows, n_k).view(S, 1, w)
+        ok = plan.pair_ok[idx] if ok is None else ok & plan.pair_ok[idx]
+        if plan.pair_bias is not None:
+            b = plan.pair_bias[idx]
+            bias = b if bias is None else bias + b
+    if table > 0:  # pairs that already collided in an earlier table are counted there
+        assert plan.qb is not None and plan.kb is not None
+        qb, kb = plan.qb[q_rows, :table].view(S, h, 1, table), plan.kb[k_rows, :table]
+        fresh = (qb != kb.view(S, 1, w, table)).all(-1)
+        ok = fresh if ok is None else ok & fresh
+    if ok is None and bias is None:
+        return None, None
+    if ok is None:
+        mask = bias
+    else:
+        base = bias if bias is not None else torch.zeros((), dtype=dtype, device=ok.device)
+        mask = torch.where(ok, base.to(dtype), float("-inf"))
+    mask = mask.to(dtype).unsqueeze(1)
+    keeps = ok.any(-1).expand(S, h).reshape(-1) if per_pair else None
+    return mask, keeps
+
+
+def _keep_mask(plan: _Plan, slab: int, shape: tuple[int, ...], device: torch.device) -> Tensor:
+    """Dropout's keep mask for a slab, redrawn identically in backward from the call's seed."""
+    gen = torch.Generator(device=device).manual_seed(plan.seed + slab)
+    return torch.rand(shape, generator=gen, device=device) >= plan.dropout
+
+
+def _math_forward(
+    plan: _Plan, slab: int, qs: Tensor, ks: Tensor, vs: Tensor, mask: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """One slab by batched GEMMs: output ``(S, h, dv)`` and LSE ``(S, h)`` (``-inf`` when a
+    row has no allowed key; its output is then 0)."""
+    acc = torch.float64 if qs.dtype == torch.float64 else torch.float32
+    scores = torch.bmm(qs * plan.scaling, ks.transpose(1, 2)).to(acc)
+    if mask is not None:
+        scores = scores + mask.squeeze(1)
+    lse = torch.logsumexp(scores, dim=-1)
+    probs = torch.exp(scores - torch.where(torch.isfinite(lse), lse, 0.0).unsqueeze(-1))
+    if plan.dropout > 0.0:
+        keep = _keep_mask(plan, slab, probs.shape, probs.device)
+        probs = probs * keep / (1.0 - plan.dropout)
+    return torch.bmm(probs.to(vs.dtype), vs), lse
+
+
+def _math_backward(
+    plan: _Plan,
+    slab: int,
+    go: Tensor,
+    qs: Tensor,
+    ks: Tensor,
+    vs: Tensor,
+    out: Tensor,
+    lse: Tensor,
+    mask: Tensor | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """FlashAttention's backward for one slab, given the global output and LSE."""
+    acc = lse.dtype
+    scores = torch.bmm(qs * plan.scaling, ks.transpose(1, 2)).to(acc)
+    if mask is not None:
+        scores = scores + mask.squeeze(1)
+    probs = torch.exp(scores - lse.unsqueeze(-1))  # lse = +inf on rows that get no gradient
+    go_a = go.to(acc)
+    dprobs = torch.bmm(go_a, vs.to(acc).transpose(1, 2))
+    dropped = probs
+    if plan.dropout > 0.0:
+        keep = _keep_mask(plan, slab, probs.shape, probs.device) / (1.0 - plan.dropout)
+        dropped, dprobs = probs * keep, dprobs * keep
+    delta = (go_a * out.to(acc)).sum(-1, keepdim=True)
+    dscores = probs * (dprobs - delta)
+    dq = torch.bmm(dscores, ks.to(acc)) * plan.scaling
+    dk = torch.bmm(dscores.transpose(1, 2), qs.to(acc)) * plan.scaling
+    dv = torch.bmm(dropped.transpose(1, 2), go_a)
+    return dq, dk, dv
+
+
+def _gather(plan: _Plan, slab: int, q2: Tensor, k2: Tensor, v2: Tensor):
+    """Rows, destinations, gathered ``(S, h, d)`` queries and ``(S, w, d)`` keys and values."""
+    s, e, h, w, _ = plan.layout.slabs[slab]
+    q_rows, dest, k_rows = _slab_rows(plan.layout, slab)
+    flat = k_rows.reshape(-1)
+    qs = q2.index_select(0, q_rows).view(e - s, h, -1)
+    ks = k2.index_select(0, flat).view(e - s, w, -1)
+    vs = v2.index_select(0, flat).view(e - s, w, -1)
+    return q_rows, dest, k_rows, qs, ks, vs
+
+
+def _slab_forward(plan: _Plan, slab: int, q2: Tensor, k2: Tensor, v2: Tensor):
+    """One slab: ``(dest, out (S*h, dv), lse (S*h,))``."""
+    q_rows, dest, k_rows, qs, ks, vs = _gather(plan, slab, q2, k2, v2)
+    mask, keeps = _slab_mask(plan, slab, q_rows, k_rows, q2.dtype)
+    if plan.fused and plan.dropout == 0.0:
+        op = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+        o, lse = op(
+            qs.unsqueeze(1), ks.unsqueeze(1), vs.unsqueeze(1), attn_mask=mask, scale=plan.scaling
         )
-    if mask.shape[-2] == 1:
-        return mask[..., 0, :].expand(B, H, n_k), True
-    return mask.expand(B, H, n_q, n_k), False
+        o, lse = o.reshape(-1, o.shape[-1]), lse.reshape(-1)
+        if lse.dtype != torch.float64:
+            lse = lse.float()
+    else:
+        o, lse = _math_forward(plan, slab, qs, ks, vs, mask)
+        o, lse = o.reshape(-1, o.shape[-1]), lse.reshape(-1)
+    if keeps is not None:  # the fused kernel reports LSE 0 for a row without keys
+        lse = torch.where(keeps, lse, float("-inf"))
+        o = o.masked_fill(~keeps.unsqueeze(-1), 0.0)
+    return dest, o, lse
+
+
+def _merge_tables(results: list[tuple[Tensor, Tensor, Tensor]], rows: int, dv: int, acc):
+    """LSE merge of the tables' partial results: ``(out (rows+1, dv), lse (rows+1,))``."""
+    dev = results[0][1].device
+    top = torch.full((rows + 1,), float("-inf"), dtype=acc, device=dev)
+    for dest, _, lse in results:
+        top.scatter_reduce_(0, dest, lse, "amax")
+    top = torch.where(torch.isfinite(top), top, 0.0)
+    numer = torch.zeros(rows + 1, dv, dtype=acc, device=dev)
+    total = torch.zeros(rows + 1, dtype=acc, device=dev)
+    for dest, o, lse in results:
+        weight = torch.exp(lse - top[dest])  # 0 where the row had no allowed key
+        numer.index_add_(0, dest, o.to(acc) * weight.unsqueeze(-1))
+        total.index_add_(0, dest, weight)
+    found = total > 0
+    out = numer / torch.where(found, total, 1.0).unsqueeze(-1)
+    return out, torch.where(found, top + torch.log(total), float("-inf"))
+
+
+class _BucketedAttention(torch.autograd.Function):
+    """Bucketed attention with a recomputing backward (see the module docstring)."""
+
+    @staticmethod
+    def forward(ctx, query: Tensor, key: Tensor, value: Tensor, plan: _Plan) -> Tensor:
+        B, H, n_q, d = query.shape
+        dv, rows = value.shape[-1], B * H * n_q
+        acc = torch.float64 if query.dtype == torch.float64 else torch.float32
+        q2, k2, v2 = query.reshape(rows, d), key.reshape(-1, d), value.reshape(-1, dv)
+        slabs = range(len(plan.layout.slabs))
+        if plan.layout.shape[2] == 1:  # one table: every query row is computed exactly once
+            out = query.new_zeros((rows + 1, dv))
+            lse = torch.full((rows + 1,), float("-inf"), dtype=acc, device=query.device)
+            for slab in slabs:
+                dest, o, lse_s = _slab_forward(plan, slab, q2, k2, v2)
+                out.index_copy_(0, dest, o.to(out.dtype))
+                lse.index_copy_(0, dest, lse_s.to(acc))
+        else:
+            parts = [_slab_forward(plan, slab, q2, k2, v2) for slab in slabs]
+            out, lse = _merge_tables([(d_, o, x.to(acc)) for d_, o, x in parts], rows, dv, acc)
+        result = out[:rows].to(query.dtype).view(B, H, n_q, dv)
+        ctx.plan = plan
+        ctx.save_for_backward(query, key, value, result, lse[:rows])
+        return result
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        query, key, value, out, lse = ctx.saved_tensors
+        plan: _Plan = ctx.plan
+        B, H, n_q, d = query.shape
+        dv, rows = value.shape[-1], B * H * n_q
+        acc = lse.dtype
+        q2, k2, v2 = query.reshape(rows, d), key.reshape(-1, d), value.reshape(-1, dv)
+        pad = query.new_zeros((1, dv))  # the dump row: no gradient flows from padding slots
+        go2 = torch.cat([grad_out.reshape(rows, dv).to(query.dtype), pad])
+        o2 = torch.cat([out.reshape(rows, dv), pad])
+        inf = lse.new_full((1,), float("inf"))  # +inf LSE: zero probabilities in recompute
+        lse2 = torch.cat([torch.where(torch.isfinite(lse), lse, float("inf")), inf])
+        dq = torch.zeros(rows + 1, d, dtype=acc, device=query.device)
+        dk = torch.zeros(k2.shape, dtype=acc, device=query.device)
+        dvv = torch.zeros(v2.shape, dtype=acc, device=query.device)
+        for slab in range(len(plan.layout.slabs)):
+            q_rows, dest, k_rows, qs, ks, vs = _gather(plan, slab, q2, k2, v2)
+            mask, _ = _slab_mask(plan, slab, q_rows, k_rows, query.dtype)
+            S, h = qs.shape[:2]
+            go, o, lse_s = go2[dest].view(S, h, dv), o2[dest].view(S, h, dv), lse2[dest]
+            if plan.fused and plan.dropout == 0.0:
+                op = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward
+                grads = op(
+                    *(t.unsqueeze(1) for t in (go, qs, ks, vs, o)),
+                    lse_s.view(S, 1, h),
+                    0.0,
+                    False,
+                    attn_mask=mask,
+                    scale=plan.scaling,
+                )
+            else:
+                grads = _math_backward(plan, slab, go, qs, ks, vs, o, lse_s.view(S, h), mask)
+            flat = k_rows.reshape(-1)
+            dq.index_add_(0, dest, grads[0].reshape(-1, d).to(acc))
+            dk.index_add_(0, flat, grads[1].reshape(-1, d).to(acc))
+            dvv.index_add_(0, flat, grads[2].reshape(-1, dv).to(acc))
+        dt = query.dtype
+        return (
+            dq[:rows].to(dt).view_as(query),
+            dk.to(dt).view_as(key),
+            dvv.to(dt).view_as(value),
+            None,
+        )
+
+
+def _make_plan(
+    query: Tensor,
+    query_buckets: Tensor,
+    key_buckets: Tensor,
+    attention_mask: Tensor | None,
+    scaling: float,
+    dropout: float,
+    chunk: int,
+) -> _Plan:
+    """Normalise the mask (padding keys leave the buckets) and lay out the slabs."""
+    B, H, T, n_q = query_buckets.shape
+    n_k = key_buckets.shape[-1]
+    mask = normalize_mask(attention_mask, (B, H, n_q, n_k), query.dtype)
+    key_bias = pair_ok = pair_bias = None
+    if mask is not None and mask.key_only:
+        # A blocked key (padding) is allowed for no query: give it a bucket no query has, so
+        # it never enters a window. Finite values on allowed keys are added to the scores.
+        banned = ~mask.allowed[..., 0, :].expand(B, H, n_k)
+        if bool(banned.any()):
+            low = torch.minimum(query_buckets.min(), key_buckets.min()) - 1
+            key_buckets = torch.where(banned.unsqueeze(2), low, key_buckets)
+        if mask.bias is not None:
+            key_bias = mask.bias[..., 0, :].expand(B, H, n_k).reshape(-1)
+    elif mask is not None:
+        pair_ok = mask.allowed.expand(B, H, n_q, n_k).reshape(-1)
+        if mask.bias is not None:
+            pair_bias = mask.bias.expand(B, H, n_q, n_k).reshape(-1)
+    qb = kb = None
+    if T > 1:  # bucket ids for the earlier-table test, in the narrowest integer type that fits
+        ids = torch.stack([query_buckets.min(), query_buckets.max()]).tolist()
+        ids_t = torch.int32 if -(2**31) < ids[0] and ids[1] < 2**31 else torch.int64
+        qb = query_buckets.to(ids_t).permute(0, 1, 3, 2).reshape(B * H * n_q, T)
+        kb = key_buckets.to(ids_t).permute(0, 1, 3, 2).reshape(B * H * n_k, T)
+    fused = query.device.type == "cpu" and _fused_cpu_available()
+    seed = int(torch.randint(0, 2**62, (1,)).item()) if dropout > 0.0 else 0
+    layout = plan_layout(query_buckets, key_buckets, chunk)
+    return _Plan(layout, scaling, key_bias, pair_ok, pair_bias, qb, kb, dropout, seed, fused)
 
 
 def bucketed_attention(
@@ -269,114 +574,31 @@ def bucketed_attention(
     """Masked-mode LSH attention over colliding pairs only; see the module docstring.
 
     Args:
-        query, key, value: ``(B, H, n_q, d)``, ``(B, H, n_k, d)``, ``(B, H, n_k, d_v)``.
+        query, key, value: ``(B, H, n_q, d)``, ``(B, H, n_k, d)``, ``(B, H, n_k, d_v)``, one
+            floating dtype.
         query_buckets, key_buckets: int ``(B, H, T, n_q)`` / ``(B, H, T, n_k)`` bucket ids.
-        attention_mask: additive float mask broadcastable to ``(B, H, n_q, n_k)`` (values at or
-            below ``finfo.min / 2`` block a pair), a boolean one (True = may attend), or None.
-            A mask constant over queries (padding) costs nothing per pair: blocked keys are
-            dropped from the buckets.
+        attention_mask: bool (True = attend), integer 0/1 or additive float mask broadcastable
+            to ``(B, H, n_q, n_k)``, or None (see :func:`lshlib.masks.normalize_mask`). A mask
+            constant over queries (padding) costs nothing per pair: blocked keys are dropped
+            from the buckets. The mask gets no gradient.
         scaling: score scale (usually ``d**-0.5``).
-        dropout, training: dropout on the probabilities when training (as BERT).
+        dropout, training: dropout on the probabilities when training (as BERT); the mask is
+            drawn from torch's global RNG, so ``torch.manual_seed`` makes it reproducible.
         chunk: largest query rows per chunk (see :data:`DEFAULT_CHUNK`).
 
     Returns:
-        ``(B, H, n_q, d_v)``: the dense masked-mode result up to float rounding.
+        ``(B, H, n_q, d_v)``: the dense masked-mode result up to float rounding; rows with no
+        allowed key are zero. Probabilities are never formed (``lsh_attention`` returns None).
     """
     _check(query, key, value, query_buckets, key_buckets)
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-    B, H, n_q, d = query.shape
+    dropout = check_dropout(dropout)
+    if not training:
+        dropout = 0.0
+    B, H, n_q, _ = query.shape
     n_k, dv = key.shape[-2], value.shape[-1]
-    T = query_buckets.shape[2]
     if n_q == 0 or n_k == 0:
         return query.new_zeros((B, H, n_q, dv))
-    neg = torch.finfo(query.dtype).min
-    key_bias = pair_mask = None
-    if attention_mask is not None:
-        if attention_mask.dtype == torch.bool:  # True = may attend
-            attention_mask = torch.where(attention_mask, 0.0, neg).to(query.dtype)
-        mask, key_only = _mask_values(attention_mask.to(query.dtype), B, H, n_q, n_k)
-        if key_only:
-            # A masked key (padding) is allowed for no query: give it a bucket no query has, so
-            # it never enters a window. Finite values on allowed keys are added to the scores.
-            banned = mask <= neg / 2
-            if bool(banned.any()):
-                low = torch.minimum(query_buckets.min(), key_buckets.min()) - 1
-                key_buckets = torch.where(banned.unsqueeze(2), low, key_buckets)
-            if bool(((mask != 0) & ~banned).any()):
-                key_bias = mask.reshape(B * H * n_k)
-        else:
-            pair_mask = mask.reshape(B * H * n_q * n_k)
-    lay = plan_layout(query_buckets, key_buckets, chunk)
-    if not lay.slabs:  # no query shares a bucket with any allowed key: every output row is zero
+    plan = _make_plan(query, query_buckets, key_buckets, attention_mask, scaling, dropout, chunk)
+    if not plan.layout.slabs:  # no query shares a bucket with an allowed key: all rows zero
         return query.new_zeros((B, H, n_q, dv)) + 0.0 * (query.sum() + key.sum() + value.sum())
-    # Scale the queries once (n*d work) rather than every score.
-    q_flat = (query * scaling).reshape(B * H * n_q, d)
-    k_flat = key.reshape(B * H * n_k, d)
-    v_flat = value.reshape(B * H * n_k, dv)
-    if T > 1:  # bucket ids for the earlier-table test, in the narrowest integer type that fits
-        ids = torch.stack([query_buckets.min(), query_buckets.max()]).tolist()
-        small = -(2**31) < ids[0] and ids[1] < 2**31
-        ids_t = torch.int32 if small else torch.int64
-        qb = query_buckets.to(ids_t).permute(0, 1, 3, 2).reshape(B * H * n_q, T)
-        kb = key_buckets.to(ids_t).permute(0, 1, 3, 2).reshape(B * H * n_k, T)
-    # Disallowed pairs get the most negative finite value, not -inf: a row with no allowed key
-    # then stays finite (no NaN in the softmax or its gradient) and is zeroed at the end, found by
-    # its log-sum-exp sitting near ``neg``.
-    need_lse = T > 1 or pair_mask is not None
-    last_key = lay.key_order.shape[0] - 1
-    widths = lay.key_len.tolist()
-    tables = lay.chunk_table.tolist()
-    outs, lses, dests = [], [], []
-    for s, e, h, w, base in lay.slabs:
-        S = e - s
-        q_rows = lay.query_rows[base : base + S * h]
-        offs = torch.arange(w, device=query.device)
-        k_rows = lay.key_order[(lay.key_start[s:e, None] + offs).clamp(max=last_key)]
-        qs = q_flat.index_select(0, q_rows).view(S, h, d)
-        ks = k_flat.index_select(0, k_rows.reshape(-1)).view(S, w, d)
-        vs = v_flat.index_select(0, k_rows.reshape(-1)).view(S, w, dv)
-        scores = torch.bmm(qs, ks.transpose(1, 2))  # (S, h, w)
-        if key_bias is not None:
-            scores = scores + key_bias[k_rows].unsqueeze(1)
-        if pair_mask is not None:
-            qi = q_rows.view(S, h, 1)  # global query row bh*n_q + i
-            kj = (k_rows - torch.div(k_rows, n_k, rounding_mode="floor") * n_k).unsqueeze(1)
-            m = pair_mask[qi * n_k + kj]  # (S, h, w)
-            scores = (scores + m).masked_fill_(m <= neg / 2, neg)
-        if widths[s] < w:  # widths are sorted: only columns past the narrowest window pad
-            lo = widths[s]
-            pad = offs[lo:] >= lay.key_len[s:e, None]
-            scores[:, :, lo:].masked_fill_(pad.unsqueeze(1), neg)
-        for t in range(tables[s]):  # drop pairs that already collided in an earlier table
-            scores.masked_fill_(qb[q_rows, t].view(S, h, 1) == kb[k_rows, t].view(S, 1, w), neg)
-        probs = torch.softmax(scores, dim=-1)
-        if need_lse:  # log-sum-exp from the row max and the top probability: m - log p_max
-            lses.append((scores.amax(-1) - torch.log(probs.amax(-1))).reshape(-1))
-        if training and dropout > 0.0:
-            probs = torch.nn.functional.dropout(probs, p=dropout, training=True)
-        outs.append(torch.bmm(probs, vs).reshape(-1, dv))
-        dests.append(lay.query_dest[base : base + S * h])
-
-    # Scatter back to the original query rows (padding slots go to a dump row). With one table
-    # and no pair mask each query appears once and its probabilities are already normalised;
-    # otherwise the partial softmaxes are merged by log-sum-exp.
-    rows = B * H * n_q
-    if not need_lse:
-        out = query.new_zeros((rows + 1, dv))
-        for o, dst in zip(outs, dests, strict=True):
-            out.index_copy_(0, dst, o)
-        return out[:rows].view(B, H, n_q, dv)
-    top = torch.full((rows + 1,), float("-inf"), dtype=query.dtype, device=query.device)
-    for i, lse in enumerate(lses):
-        lses[i] = torch.where(lse > 0.75 * neg, lse, float("-inf"))  # -inf: no allowed key
-        top.scatter_reduce_(0, dests[i], lses[i].detach(), "amax")
-    top = torch.where(torch.isfinite(top), top, 0.0)
-    numer = query.new_zeros((rows + 1, dv))
-    total = query.new_zeros(rows + 1)
-    for o, lse, dst in zip(outs, lses, dests, strict=True):
-        weight = torch.exp(lse - top[dst])  # 0 where the row had no allowed key
-        numer.index_add_(0, dst, o * weight.unsqueeze(-1))
-        total.index_add_(0, dst, weight)
-    out = numer[:rows] / torch.where(total[:rows] > 0, total[:rows], 1.0).unsqueeze(-1)
-    return out.view(B, H, n_q, dv)
+    return _BucketedAttention.apply(query, key, value, plan)
