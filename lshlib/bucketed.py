@@ -457,7 +457,7 @@ class _BucketedAttention(torch.autograd.Function):
         acc = torch.float64 if query.dtype == torch.float64 else torch.float32
         q2, k2, v2 = query.reshape(rows, d), key.reshape(-1, d), value.reshape(-1, dv)
         slabs = range(len(plan.layout.slabs))
-        if plan.layout.shape[2] == 1:  # one table: every query row is computed exactly once
+        if plan.layout.shape[2] == 1 or not slabs:  # one table: each row is computed once
             out = query.new_zeros((rows + 1, dv))
             lse = torch.full((rows + 1,), float("-inf"), dtype=acc, device=query.device)
             for slab in slabs:
@@ -533,14 +533,15 @@ def _make_plan(
     n_k = key_buckets.shape[-1]
     mask = normalize_mask(attention_mask, (B, H, n_q, n_k), query.dtype)
     key_bias = pair_ok = pair_bias = None
-    if mask is not None and mask.key_only:
-        # A blocked key (padding) is allowed for no query: give it a bucket no query has, so
-        # it never enters a window. Finite values on allowed keys are added to the scores.
-        banned = ~mask.allowed[..., 0, :].expand(B, H, n_k)
+    if mask is not None:
+        # A key no query may attend to (padding) gets a bucket no query has, so it never
+        # enters a window: it costs nothing and cannot change the layout.
+        banned = ~mask.allowed.any(dim=-2).expand(B, H, n_k)
         if bool(banned.any()):
             low = torch.minimum(query_buckets.min(), key_buckets.min()) - 1
             key_buckets = torch.where(banned.unsqueeze(2), low, key_buckets)
-        if mask.bias is not None:
+    if mask is not None and mask.key_only:
+        if mask.bias is not None:  # finite values on allowed keys are added to the scores
             key_bias = mask.bias[..., 0, :].expand(B, H, n_k).reshape(-1)
     elif mask is not None:
         pair_ok = mask.allowed.expand(B, H, n_q, n_k).reshape(-1)
@@ -599,6 +600,4 @@ def bucketed_attention(
     if n_q == 0 or n_k == 0:
         return query.new_zeros((B, H, n_q, dv))
     plan = _make_plan(query, query_buckets, key_buckets, attention_mask, scaling, dropout, chunk)
-    if not plan.layout.slabs:  # no query shares a bucket with an allowed key: all rows zero
-        return query.new_zeros((B, H, n_q, dv)) + 0.0 * (query.sum() + key.sum() + value.sum())
     return _BucketedAttention.apply(query, key, value, plan)
