@@ -306,41 +306,78 @@ def _slab_rows(lay: BucketLayout, slab: int) -> tuple[Tensor, Tensor, Tensor]:
     return q_rows, dest, k_rows
 
 
-def _slab_mask(
-    plan: _Plan, slab: int, q_rows: Tensor, k_rows: Tensor, dtype: torch.dtype
-) -> tuple[Tensor | None, Tensor | None]:
-    """The slab's additive mask ``(S, 1, 1 or h, w)`` (``-inf`` = blocked, None = nothing to
-    mask) and, when some query row may lose every key, the ``(S*h,)`` bool of rows that keep
-    at least one."""
+@dataclass
+class _SlabMask:
+    """A slab's mask in parts, so the GEMM path can apply it in place on the scores.
+
+    ``key_add`` ``(S, 1, w)``: additive per key (bias, :data:`NEG` on window padding);
+    ``pair_add`` ``(S, h, w)``: additive per pair (a mask varying over queries); ``earlier``:
+    ``(S, h, 1)`` / ``(S, 1, w)`` bucket ids of each earlier table, a pair that matches in one
+    of them is blocked (it is counted in that table)."""
+
+    key_add: Tensor | None
+    pair_add: Tensor | None
+    earlier: list[tuple[Tensor, Tensor]]
+
+    def apply_(self, scores: Tensor) -> Tensor:
+        """Add the mask to ``(S, h, w)`` scores in place."""
+        if self.key_add is not None:
+            scores.add_(self.key_add)
+        if self.pair_add is not None:
+            scores.add_(self.pair_add)
+        neg = torch.finfo(scores.dtype).min
+        for qc, kc in self.earlier:
+            scores.masked_fill_(qc == kc, neg)
+        return scores
+
+    def dense(self, h: int, dtype: torch.dtype) -> Tensor | None:
+        """The whole mask as one additive ``(S, 1, 1 or h, w)`` tensor (fused kernel input)."""
+        if self.pair_add is None and not self.earlier:
+            return None if self.key_add is None else self.key_add.to(dtype).unsqueeze(1)
+        base = self.key_add if self.key_add is not None else self.pair_add
+        assert base is not None or self.earlier
+        S, w = (base.shape[0], base.shape[-1]) if base is not None else (0, 0)
+        if base is None:
+            qc, kc = self.earlier[0]
+            S, w = kc.shape[0], kc.shape[-1]
+        mask = torch.zeros(S, h, w, dtype=dtype, device=(base if base is not None else kc).device)
+        return self.apply_(mask).unsqueeze(1)
+
+
+NEG_FRACTION = 0.5
+"""A row whose LSE is below ``NEG_FRACTION * finfo.min`` had only blocked keys (blocked scores
+sit at ``finfo.min``, allowed ones far above: biases are clamped to ``finfo.min / 4``)."""
+
+
+def _slab_mask(plan: _Plan, slab: int, q_rows: Tensor, k_rows: Tensor, dtype) -> _SlabMask:
+    """The parts of slab ``slab``'s mask (blocked = ``finfo(dtype).min``, never ``-inf``, so a
+    row with no allowed key stays finite and is found by its LSE)."""
     lay = plan.layout
     s, e, h, w, _ = lay.slabs[slab]
     S, n_k, table = e - s, lay.shape[4], int(lay.chunk_table[s])
-    ok = None
+    neg = torch.finfo(dtype).min
+    key_add = None if plan.key_bias is None else plan.key_bias[k_rows].view(S, 1, w).to(dtype)
     if int(lay.key_len[s]) < w:  # windows are sorted by width: the narrowest pads
-        ok = (torch.arange(w, device=k_rows.device) < lay.key_len[s:e, None]).view(S, 1, w)
-    bias = None if plan.key_bias is None else plan.key_bias[k_rows].view(S, 1, w)
-    per_pair = plan.pair_ok is not None or table > 0
+        pad = (torch.arange(w, device=k_rows.device) >= lay.key_len[s:e, None]).view(S, 1, w)
+        if key_add is None:
+            key_add = torch.zeros(pad.shape, dtype=dtype, device=pad.device)
+        key_add = key_add.masked_fill(pad, neg)
+    pair_add = None
     if plan.pair_ok is not None:
         idx = q_rows.view(S, h, 1) * n_k + torch.remainder(k_rows, n_k).view(S, 1, w)
-        ok = plan.pair_ok[idx] if ok is None else ok & plan.pair_ok[idx]
-        if plan.pair_bias is not None:
-            b = plan.pair_bias[idx]
-            bias = b if bias is None else bias + b
-    if table > 0:  # pairs that already collided in an earlier table are counted there
+        ok = plan.pair_ok[idx]
+        base = plan.pair_bias[idx].to(dtype) if plan.pair_bias is not None else None
+        if base is None:
+            pair_add = torch.zeros(ok.shape, dtype=dtype, device=ok.device)
+        else:
+            pair_add = base
+        pair_add = pair_add.masked_fill_(~ok, neg)
+    earlier = []
+    if table > 0:
         assert plan.qb is not None and plan.kb is not None
-        qb, kb = plan.qb[q_rows, :table].view(S, h, 1, table), plan.kb[k_rows, :table]
-        fresh = (qb != kb.view(S, 1, w, table)).all(-1)
-        ok = fresh if ok is None else ok & fresh
-    if ok is None and bias is None:
-        return None, None
-    if ok is None:
-        mask = bias
-    else:
-        base = bias if bias is not None else torch.zeros((), dtype=dtype, device=ok.device)
-        mask = torch.where(ok, base.to(dtype), float("-inf"))
-    mask = mask.to(dtype).unsqueeze(1)
-    keeps = ok.any(-1).expand(S, h).reshape(-1) if per_pair else None
-    return mask, keeps
+        qb, kb = plan.qb[q_rows, :table], plan.kb[k_rows.reshape(-1), :table]
+        earlier = [(qb[:, t].view(S, h, 1), kb[:, t].view(S, 1, w)) for t in range(table)]
+    return _SlabMask(key_add, pair_add, earlier)
 
 
 def _keep_mask(plan: _Plan, slab: int, shape: tuple[int, ...], device: torch.device) -> Tensor:
@@ -349,20 +386,25 @@ def _keep_mask(plan: _Plan, slab: int, shape: tuple[int, ...], device: torch.dev
     return torch.rand(shape, generator=gen, device=device) >= plan.dropout
 
 
+def _scores(plan: _Plan, qs: Tensor, ks: Tensor, mask: _SlabMask, acc: torch.dtype) -> Tensor:
+    """Masked, scaled scores ``(S, h, w)`` in the accumulation dtype, by one batched GEMM."""
+    if qs.dtype == acc:
+        scores = torch.bmm(qs, ks.transpose(1, 2)).mul_(plan.scaling)
+    else:
+        scores = torch.bmm(qs, ks.transpose(1, 2)).to(acc).mul_(plan.scaling)
+    return mask.apply_(scores)
+
+
 def _math_forward(
-    plan: _Plan, slab: int, qs: Tensor, ks: Tensor, vs: Tensor, mask: Tensor | None
+    plan: _Plan, slab: int, qs: Tensor, ks: Tensor, vs: Tensor, mask: _SlabMask
 ) -> tuple[Tensor, Tensor]:
-    """One slab by batched GEMMs: output ``(S, h, dv)`` and LSE ``(S, h)`` (``-inf`` when a
-    row has no allowed key; its output is then 0)."""
+    """One slab by batched GEMMs: output ``(S, h, dv)`` and LSE ``(S, h)``."""
     acc = torch.float64 if qs.dtype == torch.float64 else torch.float32
-    scores = torch.bmm(qs * plan.scaling, ks.transpose(1, 2)).to(acc)
-    if mask is not None:
-        scores = scores + mask.squeeze(1)
+    scores = _scores(plan, qs, ks, mask, acc)
     lse = torch.logsumexp(scores, dim=-1)
-    probs = torch.exp(scores - torch.where(torch.isfinite(lse), lse, 0.0).unsqueeze(-1))
+    probs = scores.sub_(lse.unsqueeze(-1)).exp_()
     if plan.dropout > 0.0:
-        keep = _keep_mask(plan, slab, probs.shape, probs.device)
-        probs = probs * keep / (1.0 - plan.dropout)
+        probs.mul_(_keep_mask(plan, slab, probs.shape, probs.device)).div_(1.0 - plan.dropout)
     return torch.bmm(probs.to(vs.dtype), vs), lse
 
 
@@ -375,26 +417,32 @@ def _math_backward(
     vs: Tensor,
     out: Tensor,
     lse: Tensor,
-    mask: Tensor | None,
+    mask: _SlabMask,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """FlashAttention's backward for one slab, given the global output and LSE."""
     acc = lse.dtype
-    scores = torch.bmm(qs * plan.scaling, ks.transpose(1, 2)).to(acc)
-    if mask is not None:
-        scores = scores + mask.squeeze(1)
-    probs = torch.exp(scores - lse.unsqueeze(-1))  # lse = +inf on rows that get no gradient
+    probs = _scores(plan, qs, ks, mask, acc).sub_(lse.unsqueeze(-1)).exp_()  # +inf LSE -> 0
     go_a = go.to(acc)
     dprobs = torch.bmm(go_a, vs.to(acc).transpose(1, 2))
     dropped = probs
     if plan.dropout > 0.0:
         keep = _keep_mask(plan, slab, probs.shape, probs.device) / (1.0 - plan.dropout)
-        dropped, dprobs = probs * keep, dprobs * keep
+        dropped, dprobs = probs * keep, dprobs.mul_(keep)
     delta = (go_a * out.to(acc)).sum(-1, keepdim=True)
-    dscores = probs * (dprobs - delta)
-    dq = torch.bmm(dscores, ks.to(acc)) * plan.scaling
-    dk = torch.bmm(dscores.transpose(1, 2), qs.to(acc)) * plan.scaling
+    dscores = dprobs.sub_(delta).mul_(probs)
+    dq = torch.bmm(dscores, ks.to(acc)).mul_(plan.scaling)
+    dk = torch.bmm(dscores.transpose(1, 2), qs.to(acc)).mul_(plan.scaling)
     dv = torch.bmm(dropped.transpose(1, 2), go_a)
     return dq, dk, dv
+
+
+FUSED_MIN_WIDTH = 128
+"""Slabs with narrower windows run as batched GEMMs even where the fused kernel exists: for
+many tiny problems its per-problem overhead costs more than the GEMMs' materialised scores."""
+
+
+def _use_fused(plan: _Plan, slab: int) -> bool:
+    return plan.fused and plan.dropout == 0.0 and plan.layout.slabs[slab][3] >= FUSED_MIN_WIDTH
 
 
 def _gather(plan: _Plan, slab: int, q2: Tensor, k2: Tensor, v2: Tensor):
@@ -409,24 +457,25 @@ def _gather(plan: _Plan, slab: int, q2: Tensor, k2: Tensor, v2: Tensor):
 
 
 def _slab_forward(plan: _Plan, slab: int, q2: Tensor, k2: Tensor, v2: Tensor):
-    """One slab: ``(dest, out (S*h, dv), lse (S*h,))``."""
+    """One slab: ``(dest, out (S*h, dv), lse (S*h,))``; LSE ``-inf`` and output 0 on rows with
+    no allowed key."""
     q_rows, dest, k_rows, qs, ks, vs = _gather(plan, slab, q2, k2, v2)
-    mask, keeps = _slab_mask(plan, slab, q_rows, k_rows, q2.dtype)
-    if plan.fused and plan.dropout == 0.0:
+    mask = _slab_mask(plan, slab, q_rows, k_rows, q2.dtype)
+    if _use_fused(plan, slab):
         op = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
         o, lse = op(
-            qs.unsqueeze(1), ks.unsqueeze(1), vs.unsqueeze(1), attn_mask=mask, scale=plan.scaling
+            qs.unsqueeze(1),
+            ks.unsqueeze(1),
+            vs.unsqueeze(1),
+            attn_mask=mask.dense(qs.shape[1], q2.dtype),
+            scale=plan.scaling,
         )
-        o, lse = o.reshape(-1, o.shape[-1]), lse.reshape(-1)
-        if lse.dtype != torch.float64:
-            lse = lse.float()
     else:
         o, lse = _math_forward(plan, slab, qs, ks, vs, mask)
-        o, lse = o.reshape(-1, o.shape[-1]), lse.reshape(-1)
-    if keeps is not None:  # the fused kernel reports LSE 0 for a row without keys
-        lse = torch.where(keeps, lse, float("-inf"))
-        o = o.masked_fill(~keeps.unsqueeze(-1), 0.0)
-    return dest, o, lse
+    o, lse = o.reshape(-1, o.shape[-1]), lse.reshape(-1)
+    lse = lse if lse.dtype == torch.float64 else lse.float()
+    empty = lse < NEG_FRACTION * torch.finfo(q2.dtype).min
+    return dest, o.masked_fill(empty.unsqueeze(-1), 0.0), lse.masked_fill(empty, float("-inf"))
 
 
 def _merge_tables(results: list[tuple[Tensor, Tensor, Tensor]], rows: int, dv: int, acc):
@@ -491,17 +540,17 @@ class _BucketedAttention(torch.autograd.Function):
         dvv = torch.zeros(v2.shape, dtype=acc, device=query.device)
         for slab in range(len(plan.layout.slabs)):
             q_rows, dest, k_rows, qs, ks, vs = _gather(plan, slab, q2, k2, v2)
-            mask, _ = _slab_mask(plan, slab, q_rows, k_rows, query.dtype)
+            mask = _slab_mask(plan, slab, q_rows, k_rows, query.dtype)
             S, h = qs.shape[:2]
             go, o, lse_s = go2[dest].view(S, h, dv), o2[dest].view(S, h, dv), lse2[dest]
-            if plan.fused and plan.dropout == 0.0:
+            if _use_fused(plan, slab):
                 op = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward
                 grads = op(
                     *(t.unsqueeze(1) for t in (go, qs, ks, vs, o)),
                     lse_s.view(S, 1, h),
                     0.0,
                     False,
-                    attn_mask=mask,
+                    attn_mask=mask.dense(h, query.dtype),
                     scale=plan.scaling,
                 )
             else:
