@@ -401,11 +401,14 @@ def _math_forward(
     """One slab by batched GEMMs: output ``(S, h, dv)`` and LSE ``(S, h)``."""
     acc = torch.float64 if qs.dtype == torch.float64 else torch.float32
     scores = _scores(plan, qs, ks, mask, acc)
-    lse = torch.logsumexp(scores, dim=-1)
-    probs = scores.sub_(lse.unsqueeze(-1)).exp_()
+    top = scores.amax(dim=-1, keepdim=True)  # finite: blocked scores are finfo.min
+    weights = scores.sub_(top).exp_()  # one exp per score (logsumexp would take two)
+    total = weights.sum(dim=-1, keepdim=True)  # >= 1
+    lse = (top + total.log()).squeeze(-1)
     if plan.dropout > 0.0:
-        probs.mul_(_keep_mask(plan, slab, probs.shape, probs.device)).div_(1.0 - plan.dropout)
-    return torch.bmm(probs.to(vs.dtype), vs), lse
+        weights.mul_(_keep_mask(plan, slab, weights.shape, weights.device))
+        total = total * (1.0 - plan.dropout)
+    return torch.bmm(weights.to(vs.dtype), vs).div_(total.to(vs.dtype)), lse
 
 
 def _math_backward(
