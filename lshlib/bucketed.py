@@ -36,6 +36,7 @@ allowed keys. The attention mask gets no gradient.
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 
@@ -70,9 +71,10 @@ so padding stays small whatever this value."""
 class BucketLayout:
     """Where every query and key goes in the chunked computation.
 
-    The ``N`` chunks of all (batch, head, table) groups form one flat list, sorted by table and
-    window width; a chunk holds up to ``chunk`` query rows of one bucket (a bucket with more rows
-    is split into near-equal chunks), and its window holds that bucket's keys. Row indices are
+    The ``N`` chunks of all (batch, head, table) groups form one flat list, sorted by table,
+    window-width band and height; a chunk holds up to ``chunk`` query rows of one bucket (a
+    bucket with more rows is split into near-equal chunks), and its window holds that bucket's
+    keys. Row indices are
     global: ``bh * n + i`` into the ``(B*H*n, d)`` view of the inputs.
 
     Attributes:
@@ -83,7 +85,7 @@ class BucketLayout:
         query_dest: ``(R,)`` the same rows with padding slots pointing at a dump row
             ``B*H*n_q`` (where results are scattered back to).
         key_start: ``(N,)`` start of each chunk's window in the flat sorted-key order.
-        key_len: ``(N,)`` keys in each window (the bucket's keys), non-decreasing.
+        key_len: ``(N,)`` keys in each window (the bucket's keys).
         heights: ``(N,)`` query rows in each chunk.
         key_order: ``(B*H*T*n_k,)`` global key row of every flat sorted-key position.
         chunk_table: ``(N,)`` table of every chunk.
@@ -153,24 +155,36 @@ def _check(query: Tensor, key: Tensor, value: Tensor, qb: Tensor, kb: Tensor) ->
 
 
 def _slabs(
-    widths: list[int], heights: list[int], tables: list[int], budget: int
+    widths: list[int], heights: list[int], groups: list[int], budget: int
 ) -> list[tuple[int, int, int, int, int]]:
-    """Greedy cut of the sorted chunks into slabs of one table, at most ``budget`` padded scores
-    (a chunk wider than the budget gets a slab of its own) and windows at most
-    :data:`WIDTH_SLACK` times wider than the slab's narrowest (plus 8), which bounds padding."""
+    """Greedy cut of the sorted chunks into slabs of one group (one table and one window-width
+    band, see :func:`plan_layout`), at most ``budget`` padded scores (a larger chunk gets a slab
+    of its own) and heights at most :data:`WIDTH_SLACK` times the slab's lowest (plus 8), which
+    bounds padding in both directions."""
     slabs = []
     s, base, n = 0, 0, len(widths)
     while s < n:
         h, w, e = max(heights[s], 1), max(widths[s], 1), s + 1
-        while e < n and tables[e] == tables[s]:
+        while e < n and groups[e] == groups[s]:
             h2, w2 = max(h, heights[e]), max(w, widths[e])
-            if (e - s + 1) * h2 * w2 > budget or w2 > WIDTH_SLACK * widths[s] + 8:
+            if (e - s + 1) * h2 * w2 > budget or h2 > WIDTH_SLACK * heights[s] + 8:
                 break
             h, w, e = h2, w2, e + 1
         slabs.append((s, e, h, w, base))
         base += (e - s) * h
         s = e
     return slabs
+
+
+def _chunk_order(table: Tensor, key_len: Tensor, heights: Tensor) -> tuple[Tensor, Tensor]:
+    """Chunk order (table, width band, height, width) and each chunk's group (table, band).
+    A band holds widths within :data:`WIDTH_SLACK` of each other (on ``width + 8``)."""
+    band = torch.floor(torch.log(key_len.double() + 8.0) / math.log(WIDTH_SLACK)).long()
+    group = table * (int(band.max()) + 1 if band.numel() else 1) + band
+    perm = torch.sort(key_len, stable=True)[1]
+    perm = perm[torch.sort(heights[perm], stable=True)[1]]
+    perm = perm[torch.sort(group[perm], stable=True)[1]]
+    return perm, group[perm]
 
 
 @torch.no_grad()
@@ -227,10 +241,10 @@ def plan_layout(
     key_len = per_chunk(k_len)
     heights = per_chunk(chunk_h)
     table = per_chunk(group % T)
-    # Order chunks by table, window width, then height, so a slab is one table and pads little.
-    _, perm = torch.sort((table * (nk + 1) + key_len) * (nq + 1) + heights, stable=True)
+    # Order chunks by table, width band and height, so a slab is one table and pads little.
+    perm, bands = _chunk_order(table, key_len, heights)
     key_start, key_len, heights, table = key_start[perm], key_len[perm], heights[perm], table[perm]
-    slabs = _slabs(key_len.tolist(), heights.tolist(), table.tolist(), slab_elements)
+    slabs = _slabs(key_len.tolist(), heights.tolist(), bands.tolist(), slab_elements)
     # Slot of every chunk's first row, then of every query.
     first_slot = torch.zeros(N + 1, dtype=torch.int64, device=dev)
     if slabs:
@@ -357,7 +371,7 @@ def _slab_mask(plan: _Plan, slab: int, q_rows: Tensor, k_rows: Tensor, dtype) ->
     S, n_k, table = e - s, lay.shape[4], int(lay.chunk_table[s])
     neg = torch.finfo(dtype).min
     key_add = None if plan.key_bias is None else plan.key_bias[k_rows].view(S, 1, w).to(dtype)
-    if int(lay.key_len[s]) < w:  # windows are sorted by width: the narrowest pads
+    if int(lay.key_len[s:e].min()) < w:  # some window is narrower than the slab
         pad = (torch.arange(w, device=k_rows.device) >= lay.key_len[s:e, None]).view(S, 1, w)
         if key_add is None:
             key_add = torch.zeros(pad.shape, dtype=dtype, device=pad.device)
@@ -389,9 +403,9 @@ def _keep_mask(plan: _Plan, slab: int, shape: tuple[int, ...], device: torch.dev
 def _scores(plan: _Plan, qs: Tensor, ks: Tensor, mask: _SlabMask, acc: torch.dtype) -> Tensor:
     """Masked, scaled scores ``(S, h, w)`` in the accumulation dtype, by one batched GEMM."""
     if qs.dtype == acc:
-        scores = torch.bmm(qs, ks.transpose(1, 2)).mul_(plan.scaling)
+        scores = torch.bmm(qs, ks.transpose(1, 2))
     else:
-        scores = torch.bmm(qs, ks.transpose(1, 2)).to(acc).mul_(plan.scaling)
+        scores = torch.bmm(qs, ks.transpose(1, 2)).to(acc)
     return mask.apply_(scores)
 
 
@@ -433,8 +447,8 @@ def _math_backward(
         dropped, dprobs = probs * keep, dprobs.mul_(keep)
     delta = (go_a * out.to(acc)).sum(-1, keepdim=True)
     dscores = dprobs.sub_(delta).mul_(probs)
-    dq = torch.bmm(dscores, ks.to(acc)).mul_(plan.scaling)
-    dk = torch.bmm(dscores.transpose(1, 2), qs.to(acc)).mul_(plan.scaling)
+    dq = torch.bmm(dscores, ks.to(acc))  # w.r.t. the scaled queries
+    dk = torch.bmm(dscores.transpose(1, 2), qs.to(acc))
     dv = torch.bmm(dropped.transpose(1, 2), go_a)
     return dq, dk, dv
 
@@ -471,7 +485,7 @@ def _slab_forward(plan: _Plan, slab: int, q2: Tensor, k2: Tensor, v2: Tensor):
             ks.unsqueeze(1),
             vs.unsqueeze(1),
             attn_mask=mask.dense(qs.shape[1], q2.dtype),
-            scale=plan.scaling,
+            scale=1.0,
         )
     else:
         o, lse = _math_forward(plan, slab, qs, ks, vs, mask)
@@ -507,7 +521,12 @@ class _BucketedAttention(torch.autograd.Function):
         B, H, n_q, d = query.shape
         dv, rows = value.shape[-1], B * H * n_q
         acc = torch.float64 if query.dtype == torch.float64 else torch.float32
-        q2, k2, v2 = query.reshape(rows, d), key.reshape(-1, d), value.reshape(-1, dv)
+        # Queries are scaled once (n*d work) instead of every score.
+        q2, k2, v2 = (
+            (query * plan.scaling).reshape(rows, d),
+            key.reshape(-1, d),
+            value.reshape(-1, dv),
+        )
         slabs = range(len(plan.layout.slabs))
         if plan.layout.shape[2] == 1 or not slabs:  # one table: each row is computed once
             out = query.new_zeros((rows + 1, dv))
@@ -532,7 +551,11 @@ class _BucketedAttention(torch.autograd.Function):
         B, H, n_q, d = query.shape
         dv, rows = value.shape[-1], B * H * n_q
         acc = lse.dtype
-        q2, k2, v2 = query.reshape(rows, d), key.reshape(-1, d), value.reshape(-1, dv)
+        q2, k2, v2 = (
+            (query * plan.scaling).reshape(rows, d),
+            key.reshape(-1, d),
+            value.reshape(-1, dv),
+        )
         pad = query.new_zeros((1, dv))  # the dump row: no gradient flows from padding slots
         go2 = torch.cat([grad_out.reshape(rows, dv).to(query.dtype), pad])
         o2 = torch.cat([out.reshape(rows, dv), pad])
@@ -554,7 +577,7 @@ class _BucketedAttention(torch.autograd.Function):
                     0.0,
                     False,
                     attn_mask=mask.dense(h, query.dtype),
-                    scale=plan.scaling,
+                    scale=1.0,
                 )
             else:
                 grads = _math_backward(plan, slab, go, qs, ks, vs, o, lse_s.view(S, h), mask)
@@ -564,7 +587,7 @@ class _BucketedAttention(torch.autograd.Function):
             dvv.index_add_(0, flat, grads[2].reshape(-1, dv).to(acc))
         dt = query.dtype
         return (
-            dq[:rows].to(dt).view_as(query),
+            dq[:rows].mul_(plan.scaling).to(dt).view_as(query),
             dk.to(dt).view_as(key),
             dvv.to(dt).view_as(value),
             None,
