@@ -61,7 +61,7 @@ cost of each parallel region on a busy machine), small enough to stay in malloc'
 WIDTH_SLACK = 1.25
 """Widest window in a slab, relative to its narrowest (see :func:`_slabs`)."""
 
-DEFAULT_CHUNK = 256
+DEFAULT_CHUNK = 1024
 """Largest query-chunk height. A bucket's keys are copied once per chunk of its queries, so tall
 chunks copy less; short chunks bound the slab's padding. Buckets are split into near-equal chunks,
 so padding stays small whatever this value."""
@@ -453,7 +453,7 @@ def _math_backward(
     return dq, dk, dv
 
 
-FUSED_MIN_WIDTH = 128
+FUSED_MIN_WIDTH = 64
 """Slabs with narrower windows run as batched GEMMs even where the fused kernel exists: for
 many tiny problems its per-problem overhead costs more than the GEMMs' materialised scores."""
 
