@@ -13,7 +13,7 @@ export HF_HUB_DOWNLOAD_TIMEOUT ?= 10
 export HF_HUB_ETAG_TIMEOUT ?= 10
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup test unit nbtest reproduce lab bench lint format clean
+.PHONY: setup test unit slow nbtest reproduce figures readme lab app bench bench-training lint format clean
 
 setup: $(STAMP)
 
@@ -30,33 +30,60 @@ $(STAMP): pyproject.toml
 unit: setup
 	LSHLIB_SCALE=smoke $(PY) -m pytest -q tests
 
+# Integration tests marked slow (deselected from `unit` by pyproject's addopts).
+slow: setup
+	LSHLIB_SCALE=smoke $(PY) -m pytest -q -m slow tests
+
 nbtest: setup
 	LSHLIB_SCALE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider $(NOTEBOOKS)
 
-test: unit nbtest
+test: unit slow nbtest
 
 # Execute every notebook at the default scale (laptop unless LSHLIB_SCALE says otherwise), in
-# place, writing figures/ and results/.
+# place, writing figures/ and results/<scale>/, recomputing every training run: LSHLIB_REUSE=runs
+# reuses a run only when its model is in the local runs/ cache (so an interrupted reproduce
+# resumes), never a committed record alone. Benchmarks are not part of it: they need an idle
+# machine (`make bench`, `make bench-training`).
 reproduce: setup
+	LSHLIB_REUSE=runs $(MAKE) --no-print-directory figures
+
+# Re-execute every notebook from the records already in results/ (training runs are reused).
+figures: setup
 	@for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb (scale $${LSHLIB_SCALE:-laptop})"; \
 	  $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; \
+	    --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.record_timing=False \
+	    "$$nb" || exit 1; \
 	done
+	$(MAKE) --no-print-directory readme
+
+# The README's results block, generated from results/laptop/ (tests/test_readme.py checks it).
+readme: setup
+	$(PY) -m lshlib.report.readme
 
 lab: setup
 	$(PY) -m jupyter lab notebooks
 
+# The explorers of notebooks 01 and 02 as a standalone page (Voila), on localhost only.
+APP_PORT ?= 8866
+app: setup
+	$(PY) -m voila app/explorers.ipynb --no-browser --port=$(APP_PORT) --Voila.ip=127.0.0.1
+
+# Benchmarks write results/<scale>[-<device>]/*.json; run them on an otherwise idle machine.
 bench: setup
 	$(PY) benchmarks/attention.py
 
+# Bare sparse-head MLM step vs the full training pipeline (results/laptop/training_bench.json).
+bench-training: setup
+	$(PY) benchmarks/training.py
+
 lint: setup
-	$(PY) -m ruff check lshlib tests benchmarks
-	$(PY) -m ruff format --check lshlib tests benchmarks
+	$(PY) -m ruff check lshlib tests benchmarks notebooks app
+	$(PY) -m ruff format --check lshlib tests benchmarks notebooks app
 
 format: setup
-	$(PY) -m ruff format lshlib tests benchmarks
-	$(PY) -m ruff check --fix lshlib tests benchmarks
+	$(PY) -m ruff format lshlib tests benchmarks notebooks app
+	$(PY) -m ruff check --fix lshlib tests benchmarks notebooks app
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -2,10 +2,11 @@
 
 Two *semantics* (``LSHConfig.mode``), both built on :mod:`lshlib.hashing`:
 
-* ``"paper"``: exactly what the authors' code computes (see ``/work/shared/PAPER.md``): scores
-  start at zero, only pairs ``i <= j`` are visited, a colliding pair writes ``q_i . k_j`` at
-  ``(i, j)`` *and* at ``(j, i)``; then ordinary BERT attention (scale, add mask, softmax). So
-  non-colliding pairs are not excluded, they get score 0 and weight ``exp(0)``.
+* ``"paper"``: exactly what the authors' code computes (``docs/paper.md``, "The method as the
+  authors' code runs it"): scores start at zero, only pairs ``i <= j`` are visited, a
+  colliding pair writes ``q_i . k_j`` at ``(i, j)`` *and* at ``(j, i)``; then ordinary BERT
+  attention (scale, add mask, softmax). So non-colliding pairs are not excluded, they get score
+  0 and weight ``exp(0)``.
 * ``"masked"``: what the paper's prose describes: query ``i`` attends only to keys ``j`` it
   collides with (and that the padding mask allows), with the true score ``q_i . k_j``. A query
   with no allowed key gets an all-zero probability row and a zero output ("attends to nothing"),
@@ -19,15 +20,15 @@ Hash functions are redrawn at every call for every batch element and head (``reh
 as the paper) or drawn once per layer and head from ``LSHConfig.seed`` (``rehash="fixed"``), so
 evaluation is deterministic and a saved model reloads the same hashes.
 
-:func:`register` makes the function available to any transformers model as
+:func:`lshlib.modeling.register` makes the function available to any transformers model as
 ``attn_implementation="bert_lsh"``; the model config carries the settings as ``config.lsh``
-(a plain dict, so it survives ``save_pretrained`` / ``from_pretrained``).
+(a plain dict, so it survives ``save_pretrained`` / ``from_pretrained``). Experiments on this
+attention (density, error, recall, mode comparison) live in :mod:`lshlib.analysis`.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -38,6 +39,7 @@ from torch.nn import functional as F
 from lshlib.bucketed import bucketed_attention, check_dropout
 from lshlib.hashing import (
     HashParams,
+    HashSetting,
     _is_int,
     buckets,
     draw_hash_params,
@@ -58,16 +60,7 @@ __all__ = [
     "collision_from_buckets",
     "paper_score_matrix",
     "full_attention",
-    "output_error",
-    "topk_recall",
     "additive_mask",
-    "collision_maps",
-    "density_vs_theory",
-    "approximation_sweep",
-    "ModeComparison",
-    "compare_modes",
-    "analysis_sizes",
-    "register",
 ]
 
 ATTN_NAME = "bert_lsh"
@@ -111,6 +104,11 @@ class LSHConfig:
         if not _is_int(self.seed) or not 0 <= self.seed < MAX_SEED:
             raise ValueError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
         object.__setattr__(self, "seed", int(self.seed))
+
+    @property
+    def setting(self) -> HashSetting:
+        """The hash setting (bits, tables, table_size) of this configuration."""
+        return HashSetting(self.bits, self.tables, self.table_size)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (stored as ``config.lsh`` on a transformers config)."""
@@ -445,7 +443,7 @@ def _dense_attention(
 
 
 # --------------------------------------------------------------------------------------------
-# approximation quality (used by the notebook and its tests)
+# full attention and masks
 
 
 def full_attention(
@@ -472,334 +470,7 @@ def full_attention(
     return torch.matmul(probs, value), probs
 
 
-def output_error(approx: Tensor, exact: Tensor, row_mask: Tensor | None = None) -> float:
-    """Mean relative L2 error of output rows, ``||approx_i - exact_i|| / ||exact_i||``, over the
-    rows selected by the boolean ``row_mask`` (broadcastable to ``approx.shape[:-1]``)."""
-    err = (approx - exact).norm(dim=-1) / exact.norm(dim=-1).clamp_min(1e-12)
-    if row_mask is not None:
-        return float(err[row_mask.expand_as(err)].mean())
-    return float(err.mean())
-
-
-def topk_recall(
-    approx_probs: Tensor, exact_probs: Tensor, k: int = 5, row_mask: Tensor | None = None
-) -> float:
-    """Recall of the largest attention weights: the fraction of each query's ``k`` largest exact
-    weights that are also among the approximation's ``k`` largest *non-zero* weights (a key the
-    approximation gives weight 0 is a miss), averaged over the rows in ``row_mask``."""
-    k = min(k, exact_probs.shape[-1])
-    top_exact = exact_probs.topk(k, dim=-1).indices
-    values, top_approx = approx_probs.topk(k, dim=-1)
-    top_approx = top_approx.masked_fill(values <= 0, -1)
-    hit = (top_exact.unsqueeze(-1) == top_approx.unsqueeze(-2)).any(-1).float().mean(-1)
-    if row_mask is not None:
-        return float(hit[row_mask.expand_as(hit)].mean())
-    return float(hit.mean())
-
-
 def additive_mask(token_mask: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
     """transformers' additive padding mask ``(batch, 1, 1, n)`` from a tokenizer's 0/1 mask."""
     blocked = token_mask[:, None, None, :] == 0
     return torch.zeros(blocked.shape, dtype=dtype).masked_fill_(blocked, torch.finfo(dtype).min)
-
-
-def _valid_pairs(token_mask: Tensor) -> Tensor:
-    real = token_mask.bool()
-    return (real[:, :, None] & real[:, None, :])[:, None]  # (batch, 1, n, n)
-
-
-def _setting_row(setting: Any) -> dict[str, Any]:
-    bits, tables, table_size = setting
-    size = "signature" if table_size is None else f"T={table_size}"
-    label = f"bits={bits}, tables={tables}, {size}"
-    return {"bits": bits, "tables": tables, "table_size": table_size, "label": label}
-
-
-def density_vs_theory(
-    query: Tensor,
-    key: Tensor,
-    token_mask: Tensor,
-    settings: Sequence[tuple[int, int, int | None]],
-    *,
-    draws: int = 20,
-    seed: int = 0,
-) -> list[dict[str, Any]]:
-    """Measured collision density (fraction of real query-key pairs that collide, averaged over
-    ``draws`` hash draws per batch element and head) beside the closed form
-    :func:`lshlib.theory.expected_density` over the same pairs' angles, per
-    ``(bits, tables, table_size)`` setting. ``stderr`` is the standard error of the measured
-    value over the independent hash draws (every draw, batch element and head), estimated from
-    each block's deviation from its own closed-form expectation; ``z`` is
-    ``(measured - expected) / stderr``."""
-    from lshlib import theory
-    from lshlib.hashing import collision_matrix
-
-    valid = _valid_pairs(token_mask).expand(*query.shape[:2], -1, -1)
-    weights = valid.sum((-1, -2)).to(torch.float64)  # real pairs per (batch element, head)
-    angles = theory.pairwise_angles(query, key)
-    rows = []
-    for i, (bits, tables, table_size) in enumerate(settings):
-        params = draw_hash_params(
-            query.shape[-1],
-            bits,
-            tables,
-            table_size,
-            batch_shape=(draws, *query.shape[:2]),
-            seed=seed + i,
-        )
-        hit = collision_matrix(buckets(query, params), buckets(key, params)) & valid
-        block = hit.sum((-1, -2)) / weights  # (draws, batch, heads)
-        prob = theory.collision_probability(angles, bits, tables, table_size)
-        block_expected = (prob * valid).sum((-1, -2)) / weights
-        deviation = (block - block_expected).pow(2).mean(0)  # variance per block (known mean)
-        total = weights.sum()
-        measured = float((block * weights).sum() / (draws * total))
-        stderr = float((weights.pow(2) * deviation).sum().sqrt() / (draws**0.5 * total))
-        expected = theory.expected_density(angles[valid], bits, tables, table_size)
-        rows.append(
-            {
-                **_setting_row((bits, tables, table_size)),
-                "measured": measured,
-                "stderr": stderr,
-                "expected": expected,
-                # gap in standard errors (0 when the measurement has no spread)
-                "z": (measured - expected) / stderr if stderr > 0 else 0.0,
-            }
-        )
-    return rows
-
-
-def approximation_sweep(
-    query: Tensor,
-    key: Tensor,
-    value: Tensor,
-    token_mask: Tensor,
-    settings: Sequence[tuple[int, int, int | None]],
-    *,
-    modes: Sequence[str] = MODES,
-    draws: int = 10,
-    seed: int = 0,
-    k: int = 3,
-) -> list[dict[str, Any]]:
-    """How well each mode approximates full attention, per setting and mode, averaged over
-    ``draws`` hash draws (the same draws for every mode), over real (non-padding) queries:
-    ``density`` (colliding fraction of real pairs), ``topk_collide`` (fraction of each query's
-    ``k`` largest full-attention keys that collide with it: compare with ``density``, what a
-    random mask of the same density would get), ``output_error`` (:func:`output_error`) and
-    ``topk_recall`` (:func:`topk_recall`)."""
-    mask = additive_mask(token_mask, query.dtype)
-    full_out, full_probs = full_attention(query, key, value, mask)
-    real_rows = token_mask.bool()[:, None, :]
-    valid = _valid_pairs(token_mask)
-    top = full_probs.topk(k, dim=-1).indices
-    rows = []
-    for i, setting in enumerate(settings):
-        bits, tables, table_size = setting
-        sums: dict[str, float] = {}
-        for draw in range(draws):
-            gen = torch.Generator().manual_seed(seed + 1000 * i + draw)
-            params = draw_hash_params(
-                query.shape[-1],
-                bits,
-                tables,
-                table_size,
-                batch_shape=query.shape[:2],
-                generator=gen,
-            )
-            qb, kb = buckets(query, params), buckets(key, params)
-            colliding = collision_from_buckets(qb, kb)
-            stats = {
-                "density": float((colliding & valid).sum() / valid.expand_as(colliding).sum()),
-                "topk_collide": float(
-                    colliding.gather(-1, top)
-                    .float()
-                    .mean(-1)[real_rows.expand(*top.shape[:3])]
-                    .mean()
-                ),
-            }
-            for mode in modes:
-                cfg = LSHConfig(bits=bits, tables=tables, table_size=table_size, mode=mode)
-                out, probs = lsh_attention(
-                    query,
-                    key,
-                    value,
-                    mask,
-                    config=cfg,
-                    hyperplanes=params.hyperplanes,
-                    coefficients=params.coefficients,
-                )
-                stats[f"{mode}:output_error"] = output_error(out, full_out, real_rows)
-                stats[f"{mode}:topk_recall"] = topk_recall(probs, full_probs, k, real_rows)
-            for name, val in stats.items():
-                sums[name] = sums.get(name, 0.0) + val / draws
-        for mode in modes:
-            rows.append(
-                {
-                    **_setting_row(setting),
-                    "mode": mode,
-                    "density": sums["density"],
-                    "topk_collide": sums["topk_collide"],
-                    "output_error": sums[f"{mode}:output_error"],
-                    "topk_recall": sums[f"{mode}:topk_recall"],
-                }
-            )
-    return rows
-
-
-def collision_maps(
-    query: Tensor,
-    key: Tensor,
-    settings: Sequence[tuple[int, int, int | None]],
-    *,
-    seed: int = 0,
-) -> dict[str, Tensor]:
-    """One sampled collision matrix ``(batch, heads, n, n)`` per setting, keyed by its label
-    (hash functions drawn per batch element and head from ``seed``)."""
-    maps = {}
-    for setting in settings:
-        bits, tables, table_size = setting
-        cfg = LSHConfig(bits=bits, tables=tables, table_size=table_size)
-        gen = torch.Generator().manual_seed(seed)
-        qb, kb, _ = hash_queries_keys(query, key, cfg, generator=gen)
-        maps[_setting_row(setting)["label"]] = collision_from_buckets(qb, kb)
-    return maps
-
-
-@dataclass(frozen=True)
-class ModeComparison:
-    """Both modes on one input with the same hashes (see :func:`compare_modes`)."""
-
-    colliding: Tensor  # (batch, heads, n, n) bool
-    true_scores: Tensor  # scaled q_i . k_j
-    paper_scores: Tensor  # the paper's matrix before mask and softmax
-    full_probs: Tensor
-    paper_probs: Tensor
-    masked_probs: Tensor
-    summary: dict[str, float]
-
-
-def compare_modes(
-    query: Tensor,
-    key: Tensor,
-    value: Tensor,
-    token_mask: Tensor,
-    setting: tuple[int, int, int | None] = (2, 1, 256),
-    *,
-    seed: int = 0,
-) -> ModeComparison:
-    """What paper mode does that masked mode does not, on the same input and hashes. Summary
-    (over real queries and keys): collision ``density``; ``paper_weight_noncolliding``, the mean
-    attention weight paper mode puts on keys that do not collide (they get ``exp(0)``, masked
-    mode gives them 0); ``mirrored_pairs``, the fraction of colliding real pairs below the
-    diagonal whose score paper mode copies from ``(j, i)``; ``mirrored_score_error``, the mean
-    absolute difference between the copied score and the true ``q_i . k_j`` there; and each
-    mode's ``output_error`` against full attention."""
-    bits, tables, table_size = setting
-    cfg = LSHConfig(bits=bits, tables=tables, table_size=table_size, mode="paper")
-    qb, kb, params = hash_queries_keys(
-        query, key, cfg, generator=torch.Generator().manual_seed(seed)
-    )
-    mask = additive_mask(token_mask, query.dtype)
-    hashes = {"hyperplanes": params.hyperplanes, "coefficients": params.coefficients}
-    paper_out, paper_probs = lsh_attention(query, key, value, mask, config=cfg, **hashes)
-    masked_cfg = LSHConfig(bits=bits, tables=tables, table_size=table_size, mode="masked")
-    masked_out, masked_probs = lsh_attention(query, key, value, mask, config=masked_cfg, **hashes)
-    full_out, full_probs = full_attention(query, key, value, mask)
-    colliding = collision_from_buckets(qb, kb)
-    scaling = query.shape[-1] ** -0.5
-    true_scores = torch.matmul(query, key.transpose(-1, -2)) * scaling
-    paper_scores = paper_score_matrix(query, key, qb, kb, scaling)
-    valid = _valid_pairs(token_mask).expand_as(colliding)
-    real_rows = token_mask.bool()[:, None, :]
-    n = query.shape[2]
-    lower = torch.ones(n, n, dtype=torch.bool).tril(-1)
-    mirrored = lower & colliding.transpose(-1, -2) & valid
-    noncolliding_weight = (paper_probs * (~colliding & valid)).sum(-1)
-    summary = {
-        "density": float((colliding & valid).sum() / valid.sum()),
-        "paper_weight_noncolliding": float(
-            noncolliding_weight[real_rows.expand_as(noncolliding_weight)].mean()
-        ),
-        "mirrored_pairs": float(mirrored.sum() / (colliding & valid).sum()),
-        "mirrored_score_error": float((paper_scores - true_scores)[mirrored].abs().mean()),
-        "mean_abs_score": float(true_scores[valid].abs().mean()),
-        "paper_output_error": output_error(paper_out, full_out, real_rows),
-        "masked_output_error": output_error(masked_out, full_out, real_rows),
-    }
-    return ModeComparison(
-        colliding, true_scores, paper_scores, full_probs, paper_probs, masked_probs, summary
-    )
-
-
-_ANALYSIS_SIZES = {
-    "smoke": {"sentences": 4, "draws": 3},
-    "laptop": {"sentences": 48, "draws": 20},
-    "paper": {"sentences": 256, "draws": 50},
-}
-
-
-def analysis_sizes(scale: str | None = None) -> dict[str, int]:
-    """Sentences and hash draws the attention notebook uses at ``scale`` (``LSHLIB_SCALE``)."""
-    from lshlib.scales import get_scale
-
-    return dict(_ANALYSIS_SIZES[get_scale(scale)])
-
-
-# --------------------------------------------------------------------------------------------
-# transformers integration
-
-
-@functools.lru_cache(maxsize=64)
-def _config_from_items(items: tuple[tuple[str, Any], ...]) -> LSHConfig:
-    return LSHConfig.from_dict(dict(items))
-
-
-def lsh_config_of(model_config: Any) -> LSHConfig:
-    """The :class:`LSHConfig` stored on a transformers config as ``config.lsh``."""
-    raw = getattr(model_config, CONFIG_ATTR, None)
-    if raw is None:
-        raise ValueError(
-            f"attn_implementation={ATTN_NAME!r} needs LSH settings in config.{CONFIG_ATTR} "
-            "(build the config with lshlib.modeling.bert_tiny_config)"
-        )
-    if isinstance(raw, LSHConfig):
-        return raw
-    return _config_from_items(tuple(sorted(dict(raw).items())))
-
-
-def _transformers_attention(
-    module: torch.nn.Module,
-    query: Tensor,
-    key: Tensor,
-    value: Tensor,
-    attention_mask: Tensor | None,
-    scaling: float | None = None,
-    dropout: float = 0.0,
-    **kwargs: Any,
-) -> tuple[Tensor, Tensor | None]:
-    """The ``AttentionInterface`` entry: settings from ``module.config.lsh``; output transposed
-    to ``(batch, n, heads, head_dim)`` as transformers expects."""
-    config = lsh_config_of(module.config)
-    out, probs = lsh_attention(
-        query,
-        key,
-        value,
-        attention_mask,
-        config=config,
-        dropout=dropout,
-        training=module.training,
-        scaling=scaling,
-        layer_idx=getattr(module, "layer_idx", 0) or 0,
-    )
-    return out.transpose(1, 2).contiguous(), probs
-
-
-def register() -> None:
-    """Register ``"bert_lsh"`` with transformers' ``AttentionInterface`` and, with the eager
-    (additive float) mask builder, ``AttentionMaskInterface``; without the latter transformers
-    would silently drop padding masks for an unknown attention name. Idempotent."""
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, eager_mask
-
-    AttentionInterface.register(ATTN_NAME, _transformers_attention)
-    AttentionMaskInterface.register(ATTN_NAME, eager_mask)

@@ -25,17 +25,17 @@ are compared with the ``scores``/``value``/hashing-projection parts only.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
-import os
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 from torch import Tensor
+from torch.utils.flop_counter import FlopCounterMode
+
+from lshlib.bucketed import plan_layout
+from lshlib.hashing import HashSetting
+from lshlib.theory import collision_probability
 
 __all__ = [
     "SOFTMAX_FWD",
@@ -48,9 +48,6 @@ __all__ = [
     "expected_pairs",
     "flop_counter_total",
     "paper_figure_kflops",
-    "time_call",
-    "peak_memory",
-    "machine_info",
 ]
 
 SOFTMAX_FWD = 7
@@ -148,71 +145,61 @@ def attention_counts(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     _check_positive(n_q=n_q, n_k=n_k, d=d, batch=batch, heads=heads)
     d_v = d if d_v is None else d_v
-    bh = batch * heads
-    full = n_q * n_k
-    if method == "dense":
-        s = full
-        return OpCounts(
-            scores=bh * 2 * d * s,
-            softmax=bh * (SOFTMAX_FWD - 1) * s,  # no mask step
-            value=bh * 2 * d_v * s,
-            scores_bwd=bh * 4 * d * s,
-            softmax_bwd=bh * SOFTMAX_BWD * s,
-            value_bwd=bh * 4 * d_v * s,
-            dot_products=bh * s,
-            matmul_flops=bh * 2 * (d + d_v) * s,
+    bh, full = batch * heads, n_q * n_k
+    if method == "dense":  # no hashing, no mask step
+        return _ops(
+            bh, d, d_v, full, full, softmax_fwd=SOFTMAX_FWD - 1, matmul=2 * (d + d_v) * full
         )
     hash_ops, hash_mm = _hashing_ops(n_q + n_k, d, bits, tables, table_size)
     if method in ("paper_dense", "masked_dense"):
         # every score is computed; the collision test touches n_q*n_k pairs per table (compare,
         # OR); paper mode also mirrors the upper triangle (one select per entry)
         pattern = full * (2 * tables + (1 if method == "paper_dense" else 0))
-        s = full
-        return OpCounts(
-            hashing=bh * (hash_ops + pattern),
-            scores=bh * 2 * d * s,
-            softmax=bh * SOFTMAX_FWD * s,
-            value=bh * 2 * d_v * s,
-            scores_bwd=bh * 4 * d * s,
-            softmax_bwd=bh * SOFTMAX_BWD * s,
-            value_bwd=bh * 4 * d_v * s,
-            dot_products=bh * s,
-            matmul_flops=bh * (hash_mm + 2 * (d + d_v) * s),
-        )
+        matmul = hash_mm + 2 * (d + d_v) * full
+        return _ops(bh, d, d_v, full, full, hashing=hash_ops + pattern, matmul=matmul)
     if method == "paper_authors":
         if upper_pairs is None:
             raise ValueError("paper_authors needs upper_pairs (colliding pairs with i <= j)")
-        up = upper_pairs
-        return OpCounts(
-            hashing=bh * (hash_ops + full * tables),  # dict buckets: one lookup per pair/table
-            scores=int(bh * 2 * d * up),
-            softmax=bh * SOFTMAX_FWD * full,
-            value=bh * 2 * d_v * full,
-            scores_bwd=int(bh * 4 * d * up),
-            softmax_bwd=bh * SOFTMAX_BWD * full,
-            value_bwd=bh * 4 * d_v * full,
-            dot_products=int(bh * up),
-            matmul_flops=bh * (hash_mm + 2 * d_v * full),
-            notes={"mirrored_entries": int(bh * up)},
-        )
-    # masked_bucketed
-    if computed is None:
+        # dict buckets: one lookup per pair and table; scores are elementwise, not a matmul
+        counts = _ops(
+            bh, d, d_v, upper_pairs, full, hashing=hash_ops + full * tables,
+            matmul=hash_mm + 2 * d_v * full,
+        )  # fmt: skip
+        counts.notes["mirrored_entries"] = int(bh * upper_pairs)
+        return counts
+    if computed is None:  # masked_bucketed
         if pairs is None:
             raise ValueError("masked_bucketed needs pairs or computed")
         computed = pairs
-    c = computed
     # sort keys and queries per table: n log2 n comparisons each, plus the bucket searches
     sort_ops = tables * sum(m * max(math.ceil(math.log2(max(m, 2))), 1) * 2 for m in (n_q, n_k))
+    matmul = hash_mm + 2 * (d + d_v) * computed
+    return _ops(bh, d, d_v, computed, computed, hashing=hash_ops + sort_ops, matmul=matmul)
+
+
+def _ops(
+    bh: int,
+    d: int,
+    d_v: int,
+    scored: float,
+    weighted: float,
+    *,
+    hashing: float = 0,
+    softmax_fwd: int = SOFTMAX_FWD,
+    matmul: float,
+) -> OpCounts:
+    """Counts of ``bh`` (batch, head) blocks that compute ``scored`` dot products and carry
+    ``weighted`` probabilities through softmax and the value product, forward and backward."""
     return OpCounts(
-        hashing=bh * (hash_ops + sort_ops),
-        scores=int(bh * 2 * d * c),
-        softmax=int(bh * SOFTMAX_FWD * c),
-        value=int(bh * 2 * d_v * c),
-        scores_bwd=int(bh * 4 * d * c),
-        softmax_bwd=int(bh * SOFTMAX_BWD * c),
-        value_bwd=int(bh * 4 * d_v * c),
-        dot_products=int(bh * c),
-        matmul_flops=int(bh * (hash_mm + 2 * (d + d_v) * c)),
+        hashing=int(bh * hashing),
+        scores=int(bh * 2 * d * scored),
+        softmax=int(bh * softmax_fwd * weighted),
+        value=int(bh * 2 * d_v * weighted),
+        scores_bwd=int(bh * 4 * d * scored),
+        softmax_bwd=int(bh * SOFTMAX_BWD * weighted),
+        value_bwd=int(bh * 4 * d_v * weighted),
+        dot_products=int(bh * scored),
+        matmul_flops=int(bh * matmul),
     )
 
 
@@ -239,8 +226,6 @@ class PairCounts:
 
 def measured_pairs(query_buckets: Tensor, key_buckets: Tensor, *, plan: bool = True) -> PairCounts:
     """Count pairs from actual bucket ids ``(B, H, T, n_q)`` / ``(B, H, T, n_k)``."""
-    from lshlib.bucketed import plan_layout
-
     same = query_buckets.unsqueeze(-1) == key_buckets.unsqueeze(-2)  # (B, H, T, n_q, n_k)
     coll = same.any(2)
     n_q, n_k = coll.shape[-2:]
@@ -271,8 +256,6 @@ def expected_pairs(
     probability at ``pi/2``). Returns ``colliding`` (OR over tables), ``per_table`` (sum over
     tables of the single-table probability), ``upper`` (``i <= j`` share) and ``density``.
     """
-    from lshlib.theory import collision_probability
-
     _check_positive(n_q=n_q, n_k=n_k)
     if angles is None:
         p_or = collision_probability(math.pi / 2, bits, tables, table_size)
@@ -300,8 +283,6 @@ def flop_counter_total(fn: Callable[[], object], backward: bool = False) -> dict
     """FLOPs that ``FlopCounterMode`` attributes to ``fn()`` (and its backward when
     ``backward``, calling ``.sum().backward()`` on the output tensor or its first element),
     by operator; key ``"total"`` holds the sum."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     with FlopCounterMode(display=False) as counter:
         out = fn()
         if backward:
@@ -320,139 +301,6 @@ def paper_figure_kflops(bits: int, tables: int, n: int = 10, hidden: int = 128) 
         "lsh_kflops": 2 * (2 * n) * hidden * bits * tables / 1000,
         "full_kflops": 2 * n * n * hidden / 1000,
     }
-
-
-# ------------------------------------------------------------------------------------------
-# measurement
-
-
-def _sync(device: torch.device | str | None) -> None:
-    if device is not None and torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence file descriptor 2 (the profiler's C++ start/stop notices) inside the block."""
-    try:
-        saved = os.dup(2)
-    except OSError:  # no usable fd 2: nothing to silence
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def _profiled_peak(fn: Callable[[], object]) -> int:
-    """Peak of torch's CPU allocations during ``fn()`` from the profiler's memory records."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    deltas = []
-    for e in prof.events():
-        m = e.cpu_memory_usage if e.name == "[memory]" else e.self_cpu_memory_usage
-        if m:
-            deltas.append((e.time_range.start, m))
-    deltas.sort(key=lambda x: x[0])
-    current = peak = 0
-    for _, m in deltas:
-        current += m
-        peak = max(peak, current)
-    return int(peak)
-
-
-CPU_MEMORY_METHOD = (
-    "torch.profiler(profile_memory=True): peak of the cumulative allocations minus frees of "
-    "torch's CPU allocator during the call, ordered by operator start (buffers allocated and "
-    "freed inside a single operator are not seen)"
-)
-CUDA_MEMORY_METHOD = "torch.cuda.max_memory_allocated after a reset, minus memory_allocated before"
-
-
-def peak_memory(fn: Callable[[], object], device: torch.device | str = "cpu") -> dict:
-    """Peak memory (bytes) that ``fn()`` allocates on top of what existed before it, and how it
-    was measured (:data:`CPU_MEMORY_METHOD` / :data:`CUDA_MEMORY_METHOD`). Run it in a call of
-    its own: the CPU profiler slows the call down."""
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats(dev)
-        before = torch.cuda.memory_allocated(dev)
-        fn()
-        torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated(dev) - before
-        return {"bytes": int(peak), "method": CUDA_MEMORY_METHOD}
-    return {"bytes": _profiled_peak(fn), "method": CPU_MEMORY_METHOD}
-
-
-def time_call(
-    fn: Callable[[], object],
-    *,
-    warmup: int = 1,
-    repeats: int = 5,
-    device: torch.device | str | None = None,
-    min_time: float = 0.0,
-    max_repeats: int = 50,
-) -> dict:
-    """Wall-clock seconds of ``fn()``: ``warmup`` untimed calls, then at least ``repeats`` timed
-    ones, more (up to ``max_repeats``) until they add up to ``min_time`` seconds, so that fast
-    calls get enough samples for a stable median on a shared machine. CUDA work is synchronised
-    inside the timer. Returns median, quartiles, min, max and the number of repeats."""
-    if warmup < 0 or repeats < 1 or max_repeats < repeats:
-        raise ValueError(
-            f"need warmup >= 0 and 1 <= repeats <= max_repeats, got {warmup}, {repeats}, "
-            f"{max_repeats}"
-        )
-    for _ in range(warmup):
-        fn()
-        _sync(device)
-    times: list[float] = []
-    while len(times) < repeats or (sum(times) < min_time and len(times) < max_repeats):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    t = torch.tensor(times, dtype=torch.float64)
-    return {
-        "median": float(t.median()),
-        "q1": float(t.quantile(0.25)),
-        "q3": float(t.quantile(0.75)),
-        "min": float(t.min()),
-        "max": float(t.max()),
-        "repeats": len(times),
-    }
-
-
-def machine_info() -> dict:
-    """Where a measurement ran: CPU model, cores, threads, load, torch version, CUDA device."""
-    import platform
-
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-    return info
 
 
 # ------------------------------------------------------------------------------------------
@@ -491,6 +339,7 @@ def figure_kflops_table(
                     "paper_full_kflops": paper["full_kflops"],
                     "honest_lsh_kops": authors.total / 1000,
                     "honest_lsh_forward_kops": authors.forward / 1000,
+                    "honest_lsh_hashing_forward_kops": authors.hashing / 1000,
                     "honest_full_kops": dense.total / 1000,
                     "honest_full_forward_kops": dense.forward / 1000,
                 }
@@ -522,7 +371,7 @@ def ops_vs_length_table(
                 n, n, head_dim, method="masked_bucketed", bits=b, tables=t, table_size=s,
                 heads=heads, pairs=e["per_table"],
             )  # fmt: skip
-            tag = f"{b}b/{t}t/{s}"
+            tag = HashSetting(b, t, s).label
             rows.append(
                 {"n": n, "method": f"authors {tag}", "ops": a.total, "dot_products": a.dot_products}
             )
@@ -537,191 +386,8 @@ def ops_vs_length_table(
     return rows
 
 
-def bench_rows(bench: dict) -> list[dict]:
-    """Flat rows (method label, n, phase, median, q1, q3, peak bytes) of a benchmark JSON."""
-    out = []
-    for r in bench["rows"]:
-        label = r["method"]
-        if r["method"] in ("bucketed", "dense"):
-            label = f"{r['method']} {r['bits']}b/{r['tables']}t/{r['table_size']}"
-        for phase in ("forward", "forward_backward"):
-            if phase in r:
-                m = r[phase]
-                out.append(
-                    {
-                        "label": label,
-                        "method": r["method"],
-                        "n": r["n"],
-                        "phase": phase,
-                        "median": m["median"],
-                        "q1": m["q1"],
-                        "q3": m["q3"],
-                        "peak_bytes": m.get("peak_bytes"),
-                    }
-                )
-    return out
-
-
-def target_report(bench: dict) -> list[dict]:
-    """The issue's speed targets against one benchmark run: target, goal, the ratio of medians
-    (``measured``), the ratio of the fastest repeats (``best_of_repeats``: closer to an idle
-    machine when the run was shared) and whether the median ratio meets the goal."""
-
-    def find(n, method, **kw):
-        for r in bench["rows"]:
-            if r["n"] == n and r["method"] == method and all(r.get(a) == b for a, b in kw.items()):
-                return r
-        return None
-
-    def stat(n, method, phase="forward", key="median", **kw):
-        r = find(n, method, **kw)
-        return None if r is None else r.get(phase, {}).get(key)
-
-    def ratio(a, b):
-        return a / b if a is not None and b else None
-
-    ns = sorted({r["n"] for r in bench["rows"]})
-    big = 8192 if 8192 in ns else max(ns)
-    top = max(ns)
-    s4 = {"bits": 4, "tables": 1, "table_size": None}
-    s6 = {"bits": 6, "tables": 1, "table_size": None}
-    s8 = {"bits": 8, "tables": 4, "table_size": None}
-    fb = "forward_backward"
-    specs = [
-        (f"bucketed 4b/1t vs SDPA, forward, n={big}", ">= 10x", 10.0,
-         lambda k: ratio(stat(big, "sdpa", key=k), stat(big, "bucketed", key=k, **s4))),
-        (f"bucketed 4b/1t vs SDPA, forward+backward, n={big}", ">= 5x", 5.0,
-         lambda k: ratio(stat(big, "sdpa", fb, k), stat(big, "bucketed", fb, k, **s4))),
-        (f"bucketed 8b/4t vs SDPA, forward, n={big}", ">= 5x", 5.0,
-         lambda k: ratio(stat(big, "sdpa", key=k), stat(big, "bucketed", key=k, **s8))),
-        (f"dense strategy / bucketed 4b/1t peak memory, forward, n={top}", ">= 8x", 8.0,
-         lambda k: ratio(stat(top, "dense", key="peak_bytes", **s4),
-                         stat(top, "bucketed", key="peak_bytes", **s4))),
-        (f"bucketed 6b/1t vs Reformer LSH, forward, n={big}", "> 1x", 1.0,
-         lambda k: ratio(stat(big, "reformer", key=k), stat(big, "bucketed", key=k, **s6))),
-    ]  # fmt: skip
-    paper = bench.get("paper_mode", {})
-    if paper:
-        specs.append(
-            ("paper mode (dense) vs authors' loop, forward", ">= 2x", 2.0,
-             lambda k: ratio(paper["authors"][k], paper["paper_dense"][k]))
-        )  # fmt: skip
-        specs.append(
-            ("paper mode (dense) time / SDPA time, forward", "<= 4x", -4.0,
-             lambda k: ratio(paper["paper_dense"][k], paper["sdpa"][k]))
-        )  # fmt: skip
-    train = bench.get("training_step", {})
-    if train:
-        best = f"lsh_masked_{train['best_lsh_strategy']}"
-        specs.append(
-            ("BERT-tiny MLM step, best LSH strategy / SDPA baseline", "<= 1.25x", -1.25,
-             lambda k: ratio(train[best][k], train["baseline"][k]))
-        )  # fmt: skip
-    out = []
-    for name, goal, bound, value in specs:
-        v, best_v = value("median"), value("min")
-        met = None
-        if v is not None:
-            met = v <= -bound if bound < 0 else (v > bound if bound == 1.0 else v >= bound)
-        out.append({"target": name, "goal": goal, "measured": v, "best_of_repeats": best_v,
-                    "met": met})  # fmt: skip
-    return out
-
-
-def crossover_table(bench: dict) -> list[dict]:
-    """For each bucketed setting and phase: the shortest benchmarked n from which ``bucketed``
-    beats SDPA at that n and every longer n measured (None: not within the grid). Requiring it
-    to stay faster keeps one noisy short-length timing from passing for a crossover."""
-    rows = []
-    settings = list(dict.fromkeys(
-        (r["bits"], r["tables"], r["table_size"]) for r in bench["rows"]
-        if r["method"] == "bucketed"
-    ))  # fmt: skip
-    for bits, tables, ts in settings:
-        for phase in ("forward", "forward_backward"):
-            sdpa = {r["n"]: r[phase]["median"] for r in bench["rows"]
-                    if r["method"] == "sdpa" and phase in r}  # fmt: skip
-            mine = {r["n"]: r[phase]["median"] for r in bench["rows"]
-                    if r["method"] == "bucketed" and phase in r and r["bits"] == bits
-                    and r["tables"] == tables and r["table_size"] == ts}  # fmt: skip
-            ns = sorted(set(sdpa) & set(mine))
-            cross = None
-            for i, n in enumerate(ns):
-                if all(mine[m] < sdpa[m] for m in ns[i:]):
-                    cross = n
-                    break
-            rows.append({"setting": f"{bits}b/{tables}t/{ts}", "phase": phase,
-                         "crossover_n": cross, "n_max": ns[-1] if ns else None})  # fmt: skip
-    return rows
-
-
-def crossover_labels(bench: dict) -> dict[str, dict[str, int | None]]:
-    """``{phase: {"bucketed <setting>": crossover n}}``, as the benchmark figure wants it."""
-    out: dict[str, dict[str, int | None]] = {"forward": {}, "forward_backward": {}}
-    for r in crossover_table(bench):
-        out[r["phase"]][f"bucketed {r['setting']}"] = r["crossover_n"]
-    return out
-
-
-def load_or_run_bench(scale: str | None = None) -> tuple[dict, str]:
-    """The attention benchmark for ``scale``: at ``smoke`` the quick benchmark is run (about
-    20 s); otherwise the committed ``results/attention_bench.json`` is read, and the full
-    benchmark (~10 min) is run only when that file is missing. Returns (results, source)."""
-    import importlib.util
-    import json
-
-    from lshlib.paths import REPO_ROOT, results_dir
-    from lshlib.scales import get_scale
-
-    s = get_scale(scale)
-    path = results_dir(s) / "attention_bench.json"
-    if s != "smoke" and path.is_file():
-        return json.loads(path.read_text()), f"read {path.relative_to(REPO_ROOT)}"
-    spec = importlib.util.spec_from_file_location(
-        "bench_attention", REPO_ROOT / "benchmarks" / "attention.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    threads = torch.get_num_threads()
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # the benchmark's progress table
-            written = module.main(["--quick"] if s == "smoke" else ["--out", str(path)])
-    finally:
-        torch.set_num_threads(threads)
-    return json.loads(Path(written).read_text()), f"ran the benchmark, wrote {written.name}"
-
-
-DENSITY_SIZES = {
-    "smoke": {"sentences": 4, "draws": 10},
-    "laptop": {"sentences": 16, "draws": 40},
-    "paper": {"sentences": 64, "draws": 100},
-}
-"""SST-2 sentences and hash draws for the measured-density check, per scale."""
-
 DENSITY_SETTINGS = ((2, 1, 256), (4, 1, None), (6, 1, None), (8, 4, None))
 """Settings whose density the notebook measures: the paper's, and the benchmark's."""
-
-
-def format_rows(rows: Sequence[dict], keys: Sequence[str], digits: int = 4) -> str:
-    """A plain-text table of ``rows`` (floats rounded to ``digits`` significant decimals)."""
-
-    def cell(v: object) -> str:
-        if isinstance(v, bool) or v is None:
-            return str(v)
-        if isinstance(v, float):
-            return (
-                f"{v:.{digits}g}"
-                if abs(v) >= 1e4 or (v != 0 and abs(v) < 1e-3)
-                else (f"{v:.{digits}f}")
-            )
-        return str(v)
-
-    table = [[str(k) for k in keys]] + [[cell(r.get(k)) for k in keys] for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(keys))]
-    return "\n".join(
-        "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in table
-    )
 
 
 def ops_crossover(rows: Sequence[dict]) -> list[dict]:
@@ -742,42 +408,3 @@ def ops_crossover(rows: Sequence[dict]) -> list[dict]:
             }
         )
     return out
-
-
-def findings(
-    kflops: Sequence[dict], ops: Sequence[dict], density: Sequence[dict], bench: dict
-) -> str:
-    """The notebook's closing numbers, each computed from the tables passed in."""
-    lines = []
-    first = next(r for r in kflops if r["bits"] == 2 and r["tables"] == 1)
-    lines.append(
-        f"Paper's chart at 2-1: {first['paper_kflops']:.2f} KFLOPs of hashing vs "
-        f"{first['paper_full_kflops']:.1f} for QK^T. Counted whole (fwd+bwd): LSH "
-        f"{first['honest_lsh_kops']:.1f} K ops vs full attention {first['honest_full_kops']:.1f}"
-        f" K ops."
-    )
-    n_max = max(r["n"] for r in ops)
-    at = {r["method"]: r for r in ops if r["n"] == n_max}
-    dense = at["dense"]["ops"]
-    for m, r in at.items():
-        if m != "dense":
-            lines.append(f"Expected ops at n={n_max}: dense / {m} = {dense / r['ops']:.2f}x")
-    for r in density:
-        lines.append(
-            f"Density on SST-2 queries/keys, {r['label']}: measured {r['measured']:.4f} "
-            f"(SE {r['stderr']:.4f}) vs theory {r['expected']:.4f}"
-        )
-    for r in crossover_table(bench):
-        lines.append(
-            f"bucketed {r['setting']} first beats SDPA ({r['phase']}) at n = {r['crossover_n']}"
-        )
-    for t in target_report(bench):
-        value = "n/a" if t["measured"] is None else f"{t['measured']:.2f}"
-        lines.append(f"{t['target']}: {value} (goal {t['goal']}, met: {t['met']})")
-    load = bench["machine"].get("loadavg")
-    if load:
-        lines.append(
-            f"Benchmark load average (1 min) at start {load[0]:.2f}, end "
-            f"{bench['loadavg_end'][0]:.2f} on {bench['machine']['cpu_count']} cores."
-        )
-    return "\n".join(lines)

@@ -23,12 +23,17 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import datasets
+import pyarrow as pa
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+from tokenizers.trainers import WordPieceTrainer
 from transformers import PreTrainedTokenizerFast
 
+from lshlib import safeio
 from lshlib.paths import data_dir, runs_dir
-from lshlib.scales import get_scale
+from lshlib.scales import get_scale, sizes
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +50,29 @@ HUB_IDS: dict[str, tuple[str, str | None]] = {
     "corpus": ("Salesforce/wikitext", "wikitext-2-raw-v1"),
 }
 
-# Tokenizer per scale: vocabulary size and how much training text it sees (None = all).
-TOKENIZER_SETTINGS: dict[str, dict] = {
-    "smoke": {"vocab_size": 2000, "max_chars": 2_000_000},
-    "laptop": {"vocab_size": 8000, "max_chars": None},
-    "paper": {"vocab_size": 32000, "max_chars": None},
+SST2_COLUMNS: tuple[str, ...] = ("sentence", "label")
+SQUAD_COLUMNS: tuple[str, ...] = ("id", "title", "context", "question", "answers")
+SQUAD_TRAIN_FILE = "train-v1.1-subset_44articles.json"
+SQUAD_DEV_FILE = "dev-v1.1.json"
+
+# Complete sizes of the files with the staged names, checked whatever folder they are read from
+# (counts from shared/data/MANIFEST.md; the SQuAD train name also accepts the full official train
+# set, 87,599 questions, which data/README.md says may replace the subset). Files read from the
+# Hub, or under other names, are checked for columns and labels only.
+EXPECTED_ROWS: dict[str, tuple[int, ...]] = {
+    "sst2/train.tsv": (67_349,),
+    "sst2/dev.tsv": (872,),
+    f"squad/{SQUAD_DEV_FILE}": (10_570,),
+    f"squad/{SQUAD_TRAIN_FILE}": (11_877, 87_599),
 }
 
 
 class MissingDataError(FileNotFoundError):
     """A dataset is neither under ``$LSHLIB_DATA_DIR`` nor reachable on the Hugging Face Hub."""
+
+
+class DataFormatError(ValueError):
+    """A data file is malformed or incomplete; the message names the file and how to fix it."""
 
 
 def _check_split(split: str) -> None:
@@ -95,13 +113,62 @@ def _from_hub(name: str, local: Path) -> datasets.DatasetDict:
 # --------------------------------------------------------------------------- SST-2
 
 
-@functools.lru_cache(maxsize=4)
+def _stat_key(path: Path) -> tuple[Path, int, int]:
+    """Cache key of a file: a replaced or repaired file is read again."""
+    st = path.stat()
+    return path, st.st_mtime_ns, st.st_size
+
+
+def _fix(path: Path) -> str:
+    return (
+        f"Re-copy {path.name} from the source listed in data/README.md (the staged copy's source "
+        "and sha256 are in shared/data/MANIFEST.md), or move it away to use the Hugging Face Hub."
+    )
+
+
+def _check_rows(path: Path, n: int, unit: str) -> None:
+    """A file with a staged name (``EXPECTED_ROWS``) must hold one of its known complete counts."""
+    expected = EXPECTED_ROWS.get(f"{path.parent.name}/{path.name}")
+    if expected is not None and n not in expected:
+        counts = " or ".join(f"{e:,}" for e in expected)
+        raise DataFormatError(
+            f"{path}: {n:,} {unit}, expected {counts}: the file is incomplete or not the "
+            f"published one. {_fix(path)}"
+        )
+
+
 def _read_sst2_tsv(path: Path) -> datasets.Dataset:
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    """The rows of an SST-2 tsv, checked: header, two fields a line, labels 0/1, row count."""
+    return _read_sst2_cached(*_stat_key(path))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_sst2_cached(path: Path, mtime_ns: int, size: int) -> datasets.Dataset:
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise DataFormatError(f"{path}: not a UTF-8 tsv file ({err}). {_fix(path)}") from err
+    if not rows:
+        raise DataFormatError(f"{path}: the file is empty. {_fix(path)}")
     header, body = rows[0], rows[1:]
-    if header[:2] != ["sentence", "label"]:
-        raise ValueError(f"{path}: expected header 'sentence<TAB>label', got {header!r}")
+    if header != ["sentence", "label"]:
+        raise DataFormatError(
+            f"{path}: expected the header 'sentence<TAB>label', got {header!r}. {_fix(path)}"
+        )
+    for line, row in enumerate(body, start=2):
+        if len(row) != 2:
+            hint = " (the file looks truncated)" if line == len(rows) else ""
+            raise DataFormatError(
+                f"{path}: line {line} has {len(row)} tab-separated field(s), expected 2 "
+                f"(sentence<TAB>label){hint}: {row!r:.80}. {_fix(path)}"
+            )
+        if row[1] not in ("0", "1"):
+            raise DataFormatError(
+                f"{path}: line {line} has label {row[1]!r}; labels must be 0 (negative) or "
+                f"1 (positive). {_fix(path)}"
+            )
+    _check_rows(path, len(body), "rows")
     features = datasets.Features(
         {
             "sentence": datasets.Value("string"),
@@ -112,6 +179,20 @@ def _read_sst2_tsv(path: Path) -> datasets.Dataset:
         {"sentence": [r[0] for r in body], "label": [int(r[1]) for r in body]},
         features=features,
     )
+
+
+def _check_hub(ds: datasets.Dataset, name: str, columns: tuple[str, ...]) -> datasets.Dataset:
+    """A Hub split must have ``columns`` (and SST-2 labels 0/1): the same contract as local."""
+    missing = [c for c in columns if c not in ds.column_names]
+    if missing:
+        raise DataFormatError(
+            f"Hub dataset {HUB_IDS[name][0]!r} lacks columns {missing} (has {ds.column_names})"
+        )
+    if "label" in columns:
+        bad = sorted(set(ds.unique("label")) - {0, 1})
+        if bad:
+            raise DataFormatError(f"Hub dataset {HUB_IDS[name][0]!r} has labels {bad}, not 0/1")
+    return ds
 
 
 def _holdout(ds: datasets.Dataset, split: str) -> datasets.Dataset:
@@ -133,35 +214,72 @@ def load_sst2(split: str) -> datasets.Dataset:
         ds = _read_sst2_tsv(local / name)
     else:
         hub = _from_hub("sst2", local / name)
-        ds = hub["validation" if split == "test" else "train"]
-        ds = ds.select_columns(["sentence", "label"])
+        ds = _check_hub(hub["validation" if split == "test" else "train"], "sst2", SST2_COLUMNS)
+        ds = ds.select_columns(list(SST2_COLUMNS))
     return ds if split == "test" else _holdout(ds, split)
 
 
 # --------------------------------------------------------------------------- SQuAD
 
-SQUAD_TRAIN_FILE = "train-v1.1-subset_44articles.json"
-SQUAD_DEV_FILE = "dev-v1.1.json"
+
+def _squad_field(path: Path, obj: Any, key: str, kind: type, where: str) -> Any:
+    """``obj[key]``, checked to be a ``kind``; else an error naming the file and the place."""
+    value = obj.get(key) if isinstance(obj, dict) else None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        got = "missing" if value is None else f"a {type(value).__name__}"
+        raise DataFormatError(
+            f"{path}: {where}.{key} is {got}, expected a {kind.__name__} (SQuAD v1.1 layout). "
+            f"{_fix(path)}"
+        )
+    return value
+
+
+def _read_squad_json(path: Path) -> datasets.Dataset:
+    """The questions of a SQuAD v1.1 json, checked: layout, answers, question count."""
+    return _read_squad_cached(*_stat_key(path))
 
 
 @functools.lru_cache(maxsize=4)
-def _read_squad_json(path: Path) -> datasets.Dataset:
-    with open(path, encoding="utf-8") as f:
-        articles = json.load(f)["data"]
-    rows: dict[str, list] = {k: [] for k in ("id", "title", "context", "question", "answers")}
-    for article in articles:
-        for paragraph in article["paragraphs"]:
-            for qa in paragraph["qas"]:
-                rows["id"].append(qa["id"])
-                rows["title"].append(article["title"])
-                rows["context"].append(paragraph["context"])
-                rows["question"].append(qa["question"])
+def _read_squad_cached(path: Path, mtime_ns: int, size: int) -> datasets.Dataset:
+    try:
+        root = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise DataFormatError(
+            f"{path}: not valid JSON ({err}); the file looks truncated or damaged. {_fix(path)}"
+        ) from err
+    articles = _squad_field(path, root, "data", list, "the top level")
+    rows: dict[str, list] = {k: [] for k in SQUAD_COLUMNS}
+    for i, article in enumerate(articles):
+        title = _squad_field(path, article, "title", str, f"data[{i}]")
+        for j, paragraph in enumerate(
+            _squad_field(path, article, "paragraphs", list, f"data[{i}]")
+        ):
+            at = f"data[{i}].paragraphs[{j}]"
+            context = _squad_field(path, paragraph, "context", str, at)
+            for k, qa in enumerate(_squad_field(path, paragraph, "qas", list, at)):
+                q = f"{at}.qas[{k}]"
+                answers = _squad_field(path, qa, "answers", list, q)
+                if not answers:
+                    raise DataFormatError(f"{path}: {q}.answers is empty. {_fix(path)}")
+                rows["id"].append(_squad_field(path, qa, "id", str, q))
+                rows["title"].append(title)
+                rows["context"].append(context)
+                rows["question"].append(_squad_field(path, qa, "question", str, q))
                 rows["answers"].append(
                     {
-                        "text": [a["text"] for a in qa["answers"]],
-                        "answer_start": [int(a["answer_start"]) for a in qa["answers"]],
+                        "text": [
+                            _squad_field(path, a, "text", str, f"{q}.answers[{n}]")
+                            for n, a in enumerate(answers)
+                        ],
+                        "answer_start": [
+                            _squad_field(path, a, "answer_start", int, f"{q}.answers[{n}]")
+                            for n, a in enumerate(answers)
+                        ],
                     }
                 )
+    if not rows["id"]:
+        raise DataFormatError(f"{path}: holds no questions. {_fix(path)}")
+    _check_rows(path, len(rows["id"]), "questions")
     return datasets.Dataset.from_dict(rows)
 
 
@@ -178,7 +296,7 @@ def load_squad(split: str) -> datasets.Dataset:
         ds = _read_squad_json(local / name)
     else:
         hub = _from_hub("squad", local / name)
-        ds = hub["validation" if split == "test" else "train"]
+        ds = _check_hub(hub["validation" if split == "test" else "train"], "squad", SQUAD_COLUMNS)
     return ds if split == "test" else _holdout(ds, split)
 
 
@@ -268,8 +386,6 @@ def load_corpus(split: str = "train") -> datasets.Dataset:
     last 1% of each document's paragraphs form ``eval``. BookCorpus, which the paper used, is not
     available; the Hub fallback is WikiText-2 raw (``Salesforce/wikitext``).
     """
-    import pyarrow as pa
-
     if split not in ("train", "eval"):
         raise ValueError(f"unknown corpus split {split!r}; valid splits are: train, eval")
     root = data_dir() / "corpus"
@@ -307,9 +423,6 @@ def corpus_text(split: str = "train", max_chars: int | None = None) -> list[str]
 def train_tokenizer(texts: list[str], vocab_size: int, model_max_length: int = 512):
     """Train a BERT-style (lower-cased) WordPiece tokenizer on ``texts``; a transformers fast
     tokenizer with [PAD] [UNK] [CLS] [SEP] [MASK] and BERT's [CLS] A [SEP] B [SEP] template."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from tokenizers.trainers import WordPieceTrainer
-
     if vocab_size < len(SPECIAL_TOKENS) + 100:
         raise ValueError(
             f"vocab_size {vocab_size} too small; use at least {len(SPECIAL_TOKENS) + 100}"
@@ -350,29 +463,54 @@ def train_tokenizer(texts: list[str], vocab_size: int, model_max_length: int = 5
 def tokenizer_dir(scale: str | None = None) -> Path:
     """Where the tokenizer of ``scale`` is cached: ``runs/tokenizers/<scale>-v<vocab>-<key>``."""
     scale = get_scale(scale)
-    settings = TOKENIZER_SETTINGS[scale]
+    settings = sizes("tokenizer", scale)
     files = [f"{p.parent.name}/{p.name}:{p.stat().st_size}" for p in corpus_files()]
     key = hashlib.sha1(json.dumps([settings, files, 3]).encode()).hexdigest()[:8]
     return runs_dir() / "tokenizers" / f"{scale}-v{settings['vocab_size']}-{key}"
+
+
+def _cached_tokenizer(path: Path) -> PreTrainedTokenizerFast | None:
+    """The tokenizer cached in ``path``; ``None`` when absent, or when corrupt (then moved aside
+    with a warning naming it, so that it is rebuilt rather than failing every later run)."""
+    if not path.exists():
+        return None
+    problem = None
+    if not (path / "tokenizer.json").is_file():
+        problem = "no tokenizer.json in the folder"
+    else:
+        try:
+            tok = PreTrainedTokenizerFast.from_pretrained(path)
+        except Exception as err:  # noqa: BLE001 - any load failure means a corrupt cache
+            problem = f"cannot be loaded: {type(err).__name__}: {err}"
+        else:
+            ids = tok.convert_tokens_to_ids(list(SPECIAL_TOKENS))
+            if ids == list(range(len(SPECIAL_TOKENS))):
+                return tok
+            problem = f"special tokens {SPECIAL_TOKENS} have ids {ids}, expected 0-4"
+    safeio.quarantine(path, problem)
+    return None
 
 
 def get_tokenizer(scale: str | None = None) -> PreTrainedTokenizerFast:
     """The WordPiece tokenizer of ``scale``, trained on the training part of the corpus.
 
     Vocabulary 32,000 at paper scale (as the paper), 8,000 at laptop and 2,000 at smoke (smaller
-    embeddings and output layer: faster on a CPU). Trained once and cached under ``runs/``;
-    the trainer is deterministic, so a rebuilt cache gives the same vocabulary.
+    embeddings and output layer: faster on a CPU). Trained once and cached under ``runs/``
+    (written to a temporary folder, then renamed); the trainer is deterministic, so a rebuilt
+    cache gives the same vocabulary. A corrupt cache is reported, moved aside and rebuilt.
     """
     path = tokenizer_dir(scale)
-    if not (path / "tokenizer.json").is_file():
-        settings = TOKENIZER_SETTINGS[get_scale(scale)]
-        log.info("training WordPiece tokenizer %s", path.name)
-        tok = train_tokenizer(corpus_text("train", settings["max_chars"]), settings["vocab_size"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-"))
-        tok.save_pretrained(tmp)
-        try:
-            tmp.rename(path)
-        except OSError:  # another process finished first: keep theirs
-            shutil.rmtree(tmp, ignore_errors=True)
+    cached = _cached_tokenizer(path)
+    if cached is not None:
+        return cached
+    settings = sizes("tokenizer", scale)
+    log.info("training WordPiece tokenizer %s", path.name)
+    tok = train_tokenizer(corpus_text("train", settings["max_chars"]), settings["vocab_size"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-"))
+    tok.save_pretrained(tmp)
+    try:
+        tmp.rename(path)
+    except OSError:  # another process finished first: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
     return PreTrainedTokenizerFast.from_pretrained(path)

@@ -20,12 +20,14 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
 __all__ = [
+    "HashSetting",
     "HashParams",
     "draw_hash_params",
     "sign_bits",
@@ -64,6 +66,24 @@ def validate_hash_settings(bits: int, tables: int, table_size: int | None) -> No
             f"table_size must be None or an integer >= 2 and < 2**62 with (table_size - 1) * "
             f"bits < 2**63 (folded ids must fit in int64), got {table_size!r} with bits={bits!r}"
         )
+
+
+class HashSetting(NamedTuple):
+    """One LSH configuration, the study's one hash-setting type: ``bits`` hyperplanes per table,
+    ``tables`` tables, and the number of folded buckets (``None`` = plain ``2**bits``
+    signature). A plain ``(bits, tables, table_size)`` tuple converts with ``HashSetting(*t)``.
+    (:class:`HashParams`, by contrast, holds the random tensors drawn for a setting.)"""
+
+    bits: int
+    tables: int = 1
+    table_size: int | None = None
+
+    @property
+    def label(self) -> str:
+        """The one label of a setting, e.g. ``bits=2, tables=1, T=256`` or
+        ``bits=4, tables=1, signature`` (unfolded ``2**bits`` buckets)."""
+        size = "signature" if self.table_size is None else f"T={self.table_size}"
+        return f"bits={self.bits}, tables={self.tables}, {size}"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from torchmetrics.functional.text import squad as _tm_squad
 IGNORE_INDEX = -100
 
 # Li & Yip, "BERT-LSH: Reducing Absolute Compute For Attention", arXiv:2404.08836 (2024),
-# results tables as transcribed in PAPER.md. The paper reports no SQuAD EM or F1.
+# results tables as transcribed in docs/paper.md ("Reported numbers"). The paper reports no
+# SQuAD EM or F1.
 PAPER_RESULTS: dict[str, dict[str, float]] = {
     "baseline": {
         "mlm_eval_accuracy": 0.1505,
@@ -52,7 +53,7 @@ PAPER_RESULTS: dict[str, dict[str, float]] = {
         "squad_test_samples_per_s": 356.5,
     },
 }
-PAPER_CITATION = "Li & Yip, BERT-LSH, arXiv:2404.08836 (2024); tables transcribed in PAPER.md"
+PAPER_CITATION = "Li & Yip, BERT-LSH, arXiv:2404.08836 (2024); tables transcribed in docs/paper.md"
 
 
 def masked_accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
@@ -87,6 +88,20 @@ def majority_accuracy(labels: Sequence[int]) -> float:
     return max(counts.values()) / sum(counts.values())
 
 
+def accuracy_difference(a: float, b: float, n: int, z: float = 1.96) -> dict[str, float]:
+    """Difference ``a - b`` of two accuracies measured on the same ``n`` examples, with its
+    standard error and half-width of the ``z`` interval under the unpaired normal
+    approximation ``sqrt(a(1-a)/n + b(1-b)/n)`` (conservative when the two models' errors are
+    positively correlated, as on a shared test set)."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    for name, value in (("a", a), ("b", b)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"accuracy {name} must lie in [0, 1], got {value}")
+    se = math.sqrt(a * (1 - a) / n + b * (1 - b) / n)
+    return {"difference": a - b, "stderr": se, "half_width": z * se}
+
+
 def squad_scores(predictions: dict[str, str], references: dict[str, list[str]]) -> dict[str, float]:
     """SQuAD v1.1 exact match and F1 in percent, each the best over an example's gold answers.
 
@@ -116,7 +131,7 @@ def squad_postprocess(
     """Answer text per question from start/end logits of its (possibly several) features.
 
     ``features`` need ``example_id`` and ``offset_mapping`` (``None`` outside the context, as
-    :func:`lshlib.training.squad_eval_features` writes them). For each question the best span
+    :func:`lshlib.features.squad_eval_features` writes them). For each question the best span
     over all its features by ``start + end`` logit, among the ``n_best`` starts and ends, with
     end >= start and at most ``max_answer_length`` tokens; ``""`` when none is valid.
     """

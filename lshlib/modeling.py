@@ -8,21 +8,27 @@ with ``attn_implementation="sdpa"`` for the baseline and ``"bert_lsh"`` (see
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 from transformers import (
+    AttentionInterface,
     BertConfig,
     BertForMaskedLM,
     BertForQuestionAnswering,
     BertForSequenceClassification,
     PreTrainedModel,
 )
+from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
-from lshlib.attention import ATTN_NAME, CONFIG_ATTR, LSHConfig, register
+from lshlib.attention import ATTN_NAME, CONFIG_ATTR, LSHConfig, lsh_attention
 
 __all__ = [
     "VARIANTS",
@@ -33,10 +39,11 @@ __all__ = [
     "attn_implementation_of",
     "build_model",
     "load_model",
-    "QKV",
-    "extract_qkv",
-    "LayerInputs",
-    "sst2_layer_inputs",
+    "lsh_config_of",
+    "register",
+    "SparseMLMOutput",
+    "sparse_mlm_forward",
+    "sparse_mlm_loss",
 ]
 
 VARIANTS = ("baseline", "lsh_paper", "lsh_masked")
@@ -46,8 +53,6 @@ TASK_CLASSES: dict[str, type[PreTrainedModel]] = {
     "sst2": BertForSequenceClassification,
     "squad": BertForQuestionAnswering,
 }
-
-register()  # so that attn_implementation="bert_lsh" works as soon as this module is imported
 
 
 def _check_variant(variant: str) -> None:
@@ -137,6 +142,7 @@ def build_model(
     (new task heads initialised under the seed) with this variant's attention.
     """
     _check_task(task)
+    register()
     settings = _resolve_lsh(variant, lsh)
     cls = TASK_CLASSES[task]
     extra: dict[str, Any] = {"num_labels": num_labels} if task == "sst2" else {}
@@ -165,105 +171,121 @@ def load_model(path: str | Path, task: str) -> PreTrainedModel:
     """Reload a model saved with ``save_pretrained`` with the attention its config names
     (``from_pretrained`` alone would fall back to sdpa: the attention choice is not saved)."""
     _check_task(task)
+    register()
     config = BertConfig.from_pretrained(path)
     return TASK_CLASSES[task].from_pretrained(
         path, config=config, attn_implementation=attn_implementation_of(config)
     )
 
 
-@dataclass(frozen=True)
-class QKV:
-    """Queries, keys and values of one attention layer, each ``(batch, heads, n, head_dim)``."""
-
-    query: Tensor
-    key: Tensor
-    value: Tensor
+# --------------------------------------------------------------------------------------------
+# the attention interface
 
 
-def extract_qkv(
-    model: PreTrainedModel,
-    input_ids: Tensor,
-    attention_mask: Tensor | None = None,
-    layers: list[int] | None = None,
-) -> dict[int, QKV]:
-    """Run ``model`` once (no grad) and capture every requested layer's queries, keys and values
-    with forward hooks on the self-attention projections; ``layers=None`` means all."""
-    encoder_layers = model.base_model.encoder.layer
-    layers = list(range(len(encoder_layers))) if layers is None else layers
-    heads = model.config.num_attention_heads
-    captured: dict[tuple[int, str], Tensor] = {}
-    handles = []
-    for idx in layers:
-        attn = encoder_layers[idx].attention.self
-        for name in ("query", "key", "value"):
-
-            def hook(_module, _inputs, output, idx=idx, name=name):
-                b, n, _ = output.shape
-                captured[(idx, name)] = output.view(b, n, heads, -1).transpose(1, 2).detach()
-
-            handles.append(getattr(attn, name).register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model(input_ids=input_ids, attention_mask=attention_mask)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return {
-        i: QKV(captured[(i, "query")], captured[(i, "key")], captured[(i, "value")]) for i in layers
-    }
+@functools.lru_cache(maxsize=64)
+def _config_from_items(items: tuple[tuple[str, Any], ...]) -> LSHConfig:
+    return LSHConfig.from_dict(dict(items))
 
 
-@dataclass(frozen=True)
-class LayerInputs:
-    """Real sentences run through a BERT layer: the tokens, the tokenizer's 0/1 ``token_mask``
-    ``(batch, n)``, and that layer's queries, keys and values ``(batch, heads, n, head_dim)``."""
+def lsh_config_of(model_config: Any) -> LSHConfig:
+    """The :class:`LSHConfig` stored on a transformers config as ``config.lsh``."""
+    raw = getattr(model_config, CONFIG_ATTR, None)
+    if raw is None:
+        raise ValueError(
+            f"attn_implementation={ATTN_NAME!r} needs LSH settings in config.{CONFIG_ATTR} "
+            "(build the config with lshlib.modeling.bert_tiny_config)"
+        )
+    if isinstance(raw, LSHConfig):
+        return raw
+    return _config_from_items(tuple(sorted(dict(raw).items())))
 
-    sentences: list[str]
-    tokens: list[list[str]]
-    input_ids: Tensor
-    token_mask: Tensor
-    query: Tensor
-    key: Tensor
-    value: Tensor
 
-
-def sst2_layer_inputs(
-    num_sentences: int,
-    *,
-    layer: int = 0,
-    seed: int = 42,
-    split: str = "test",
-    min_tokens: int = 12,
-    max_length: int = 64,
-    model: PreTrainedModel | None = None,
-    scale: str | None = None,
-) -> LayerInputs:
-    """Queries, keys and values of ``layer`` for the first ``num_sentences`` SST-2 sentences of
-    ``split`` with at least ``min_tokens`` tokens (truncated to ``max_length``, padded to the
-    longest). ``model=None`` uses a seeded, randomly initialised baseline BERT-tiny (the same
-    weights every time: deterministic, but not trained)."""
-    from lshlib.data import get_tokenizer, load_sst2
-
-    tokenizer = get_tokenizer(scale)
-    if model is None:
-        model = build_model("mlm", "baseline", vocab_size=len(tokenizer), seed=seed)
-    model.eval()
-    chosen: list[str] = []
-    for sentence in load_sst2(split)["sentence"]:
-        if (
-            len(tokenizer(sentence, truncation=True, max_length=max_length)["input_ids"])
-            >= min_tokens
-        ):
-            chosen.append(sentence)
-            if len(chosen) == num_sentences:
-                break
-    enc = tokenizer(
-        chosen, truncation=True, max_length=max_length, padding="longest", return_tensors="pt"
+def _transformers_attention(
+    module: torch.nn.Module,
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attention_mask: Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs: Any,
+) -> tuple[Tensor, Tensor | None]:
+    """The ``AttentionInterface`` entry: settings from ``module.config.lsh``; output transposed
+    to ``(batch, n, heads, head_dim)`` as transformers expects."""
+    config = lsh_config_of(module.config)
+    out, probs = lsh_attention(
+        query,
+        key,
+        value,
+        attention_mask,
+        config=config,
+        dropout=dropout,
+        training=module.training,
+        scaling=scaling,
+        layer_idx=getattr(module, "layer_idx", 0) or 0,
     )
-    ids, mask = enc["input_ids"], enc["attention_mask"]
-    qkv = extract_qkv(model, ids, mask, layers=[layer])[layer]
-    tokens = [
-        tokenizer.convert_ids_to_tokens(row[: int(m.sum())].tolist())
-        for row, m in zip(ids, mask, strict=True)
-    ]
-    return LayerInputs(chosen, tokens, ids, mask, qkv.query, qkv.key, qkv.value)
+    return out.transpose(1, 2).contiguous(), probs
+
+
+def register() -> None:
+    """Register ``"bert_lsh"`` with transformers' ``AttentionInterface`` and, with the eager
+    (additive float) mask builder, ``AttentionMaskInterface``; without the latter transformers
+    would silently drop padding masks for an unknown attention name.
+
+    Idempotent, and explicit: :func:`build_model` and :func:`load_model` call it; call it
+    yourself before building a model with ``attn_implementation="bert_lsh"`` by other means."""
+    AttentionInterface.register(ATTN_NAME, _transformers_attention)
+    AttentionMaskInterface.register(ATTN_NAME, eager_mask)
+
+
+# --------------------------------------------------------------------------- sparse MLM head
+
+
+@dataclass(frozen=True)
+class SparseMLMOutput:
+    """Masked-LM loss (mean cross-entropy over the labelled positions, as the full head's), the
+    vocabulary logits at those positions only ``(k, vocab)`` and their labels ``(k,)``."""
+
+    loss: Tensor
+    logits: Tensor
+    labels: Tensor
+
+
+@contextlib.contextmanager
+def _head_at(model: nn.Module, keep: Tensor) -> Iterator[None]:
+    """While active, ``model.cls`` sees only the hidden states where ``keep`` is true."""
+    inner = getattr(model, "module", model)  # DistributedDataParallel wraps the model
+    if not isinstance(inner, BertForMaskedLM):
+        raise TypeError(f"sparse MLM needs a BertForMaskedLM, got {type(inner).__name__}")
+    handle = inner.cls.register_forward_pre_hook(lambda _m, args: (args[0][keep],))
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def sparse_mlm_forward(model: nn.Module, batch: Mapping[str, Tensor]) -> SparseMLMOutput:
+    """Run a stock ``BertForMaskedLM`` (or its DDP wrapper) on ``batch`` computing the vocabulary
+    projection only at positions whose label is not -100 ("sparse prediction").
+
+    Why: with 15% masking the full head spends ~85% of its (dominant) cost on positions that
+    carry no loss. The call goes through ``model``'s own forward (a pre-hook on ``model.cls``
+    gathers the labelled hidden states), so DDP hooks still run and the weights stay those of a
+    ``BertForMaskedLM``. Loss and masked-position predictions equal the full head's.
+    """
+    labels = batch["labels"]
+    keep = labels != -100
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    with _head_at(model, keep):
+        logits = model(**inputs, return_dict=True).logits
+    targets = labels[keep]
+    if targets.numel() == 0:  # no labelled position: a zero loss that keeps the graph
+        loss = logits.sum() * 0.0
+    else:
+        loss = F.cross_entropy(logits.float(), targets)
+    return SparseMLMOutput(loss=loss, logits=logits, labels=targets)
+
+
+def sparse_mlm_loss(model: nn.Module, batch: Mapping[str, Tensor]) -> Tensor:
+    """The masked-LM loss of :func:`sparse_mlm_forward` (for a training step)."""
+    return sparse_mlm_forward(model, batch).loss

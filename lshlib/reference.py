@@ -1,4 +1,4 @@
-"""Slow, obviously correct oracles written from the five steps in PAPER.md.
+"""Slow, obviously correct oracles written from the five steps in docs/paper.md.
 
 :func:`authors_attention` follows the authors' algorithm the way their code runs it: a Python loop
 over batch elements and heads, the rows of Q and K stacked and hashed together, bucket tables
@@ -70,7 +70,7 @@ def authors_attention(
     table_size: int | None,
     scaling: float | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """The paper's attention, step by step (PAPER.md), one (batch element, head) at a time.
+    """The paper's attention, step by step (docs/paper.md), one (batch element, head) at a time.
 
     query/key/value ``(batch, heads, n, d)``; ``attention_mask`` additive, broadcastable to
     ``(batch, heads, n, n)``, or ``None``; ``hyperplanes`` ``(batch, heads, tables, bits, d)`` and

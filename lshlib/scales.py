@@ -1,16 +1,18 @@
-"""The one scale setting, ``LSHLIB_SCALE``, read in one place.
+"""Every per-scale table of the study, and the one scale setting, ``LSHLIB_SCALE``.
 
 * ``smoke``: everything tiny, for CI and nbval.
 * ``laptop`` (default): a real, reduced reproduction on a 2-core CPU.
-* ``paper``: the paper's sizes, meant for a GPU.
+* ``paper``: the paper's sizes (docs/paper.md#configuration), meant for a GPU.
 
-Modules that need sizes keep their own per-scale tables and look them up with :func:`get_scale`.
+What a scale means is read here, in one file: tokenizer size, Monte Carlo trials, analysis
+sizes and every training run's data sizes and hyper-parameters. Other modules look their sizes
+up with :func:`sizes` and never keep tables of their own.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Any, Literal
 
 Scale = Literal["smoke", "laptop", "paper"]
 SCALES: tuple[str, ...] = ("smoke", "laptop", "paper")
@@ -33,3 +35,199 @@ def get_scale(scale: str | None = None) -> Scale:
     if scale is None:
         scale = os.environ.get(ENV_VAR, "").strip() or DEFAULT_SCALE
     return check_scale(scale)
+
+
+# --------------------------------------------------------------------------- the tables
+
+TOKENIZER: dict[str, dict[str, Any]] = {
+    "smoke": {"vocab_size": 2000, "max_chars": 2_000_000},
+    "laptop": {"vocab_size": 8000, "max_chars": None},
+    "paper": {"vocab_size": 32000, "max_chars": None},
+}
+"""WordPiece vocabulary (the paper: 32,000) and how much of the corpus trains it."""
+
+THEORY: dict[str, dict[str, Any]] = {
+    "smoke": {"trials": 300},
+    "laptop": {"trials": 3000},
+    "paper": {"trials": 20000},
+}
+"""Monte Carlo trials per point when notebook 01 checks the closed form."""
+
+ANALYSIS: dict[str, dict[str, Any]] = {
+    "smoke": {"sentences": 4, "draws": 3},
+    "laptop": {"sentences": 48, "draws": 20},
+    "paper": {"sentences": 256, "draws": 50},
+}
+"""SST-2 sentences and hash draws for the attention experiments of notebook 02."""
+
+DENSITY: dict[str, dict[str, Any]] = {
+    "smoke": {"sentences": 4, "draws": 10},
+    "laptop": {"sentences": 16, "draws": 40},
+    "paper": {"sentences": 64, "draws": 100},
+}
+"""SST-2 sentences and hash draws for notebook 03's measured-density check."""
+
+# Per scale and task: data sizes and hyper-parameters. ``paper`` follows docs/paper.md (run_mlm /
+# run_glue / run_qa defaults where the paper says nothing). ``laptop`` is a reduced run for a
+# 2-core CPU; ``smoke`` only checks the plumbing.
+TRAINING: dict[str, dict[str, dict[str, Any]]] = {
+    "smoke": {
+        "mlm": dict(
+            max_length=64,
+            max_train=128,
+            max_eval=16,
+            corpus_chars=1_000_000,
+            epochs=1.0,
+            batch_size=16,
+            learning_rate=5e-4,
+            weight_decay=0.0,
+            warmup=0.1,
+            logging_steps=2,
+            eval_steps=4,
+            save_steps=4,
+        ),
+        "sst2": dict(
+            max_length=64,
+            max_train=256,
+            max_eval=64,
+            max_test=128,
+            epochs=1.0,
+            batch_size=32,
+            learning_rate=1e-4,
+            weight_decay=0.01,
+            warmup=0.1,
+            logging_steps=2,
+            eval_steps=4,
+            save_steps=4,
+        ),
+        "squad": dict(
+            max_length=128,
+            doc_stride=32,
+            max_train=32,
+            max_eval=16,
+            max_test=32,
+            epochs=1.0,
+            batch_size=16,
+            learning_rate=1e-4,
+            weight_decay=0.01,
+            warmup=0.1,
+            logging_steps=2,
+            eval_steps=4,
+            save_steps=4,
+        ),
+    },
+    "laptop": {
+        "mlm": dict(
+            max_length=128,
+            max_train=3200,
+            max_eval=256,
+            epochs=1.0,
+            batch_size=16,
+            learning_rate=1e-3,
+            weight_decay=0.0,
+            warmup=0.05,
+            logging_steps=10,
+            eval_steps=40,
+            save_steps=40,
+        ),
+        "sst2": dict(
+            max_length=64,
+            max_train=16000,
+            max_eval=1000,
+            max_test=None,
+            epochs=1.0,
+            batch_size=32,
+            learning_rate=2e-4,
+            weight_decay=0.01,
+            warmup=0.05,
+            logging_steps=25,
+            eval_steps=100,
+            save_steps=100,
+        ),
+        "squad": dict(
+            max_length=256,
+            doc_stride=64,
+            max_train=1500,
+            max_eval=200,
+            max_test=800,
+            epochs=1.0,
+            batch_size=16,
+            learning_rate=2e-4,
+            weight_decay=0.01,
+            warmup=0.05,
+            logging_steps=10,
+            eval_steps=40,
+            save_steps=40,
+        ),
+    },
+    "paper": {
+        "mlm": dict(
+            max_length=512,
+            max_train=None,
+            max_eval=None,
+            max_test=None,
+            epochs=3.0,
+            batch_size=8,
+            learning_rate=5e-5,
+            weight_decay=0.0,
+            warmup=0.0,
+            logging_steps=500,
+            eval_steps=5000,
+            save_steps=5000,
+        ),
+        "sst2": dict(
+            max_length=128,
+            pad_to_max_length=True,
+            max_train=None,
+            max_eval=None,
+            max_test=None,
+            epochs=3.0,
+            batch_size=32,
+            learning_rate=2e-5,
+            weight_decay=0.01,
+            warmup=0.0,
+            logging_steps=100,
+            eval_steps=500,
+            save_steps=500,
+        ),
+        "squad": dict(
+            max_length=384,
+            doc_stride=128,
+            pad_to_max_length=True,
+            max_train=None,
+            max_eval=None,
+            max_test=None,
+            epochs=3.0,
+            batch_size=32,
+            learning_rate=2e-5,
+            weight_decay=0.01,
+            warmup=0.0,
+            logging_steps=100,
+            eval_steps=500,
+            save_steps=500,
+        ),
+    },
+}
+
+
+TABLES: dict[str, dict[str, dict[str, Any]]] = {
+    "tokenizer": TOKENIZER,
+    "theory": THEORY,
+    "analysis": ANALYSIS,
+    "density": DENSITY,
+}
+
+
+def sizes(table: str, scale: str | None = None) -> dict[str, Any]:
+    """A copy of ``table``'s entry for ``scale`` (``LSHLIB_SCALE`` when ``None``).
+
+    ``table`` is one of ``tokenizer``, ``theory``, ``analysis``, ``density`` or
+    ``training/<task>`` (``mlm``, ``sst2``, ``squad``).
+    """
+    scale = get_scale(scale)
+    if table.startswith("training/") and table[9:] in TRAINING[scale]:
+        return dict(TRAINING[scale][table[9:]])
+    if table not in TABLES:
+        valid = [*TABLES, *(f"training/{t}" for t in TRAINING[scale])]
+        raise ValueError(f"unknown table {table!r}; valid tables are: {', '.join(valid)}")
+    return dict(TABLES[table][scale])

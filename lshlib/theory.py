@@ -16,14 +16,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from lshlib.hashing import collisions, draw_hash_params, validate_hash_settings
-from lshlib.scales import get_scale
+from lshlib.hashing import HashSetting, collisions, draw_hash_params, validate_hash_settings
+from lshlib.scales import sizes
 
 __all__ = [
     "HashSetting",
@@ -49,10 +49,7 @@ __all__ = [
     "clustered_vectors",
     "monte_carlo_trials",
     "setting_summary",
-    "format_summary",
     "agreement_summary",
-    "threshold_report",
-    "settings_report",
     "density_check",
 ]
 
@@ -60,20 +57,6 @@ AngleLike = TypeVar("AngleLike", float, np.ndarray, Tensor)
 
 # Angles a little above pi (float32 pi is 3.14159274 > math.pi) are accepted and clipped to pi.
 _ANGLE_TOLERANCE = 1e-6
-
-
-class HashSetting(NamedTuple):
-    """One LSH configuration: ``bits`` hyperplanes per table, ``tables`` tables, and the number
-    of folded buckets (``None`` = plain ``2**bits`` signature)."""
-
-    bits: int
-    tables: int = 1
-    table_size: int | None = None
-
-    @property
-    def label(self) -> str:
-        size = "signature" if self.table_size is None else f"T={self.table_size}"
-        return f"bits={self.bits}, tables={self.tables}, {size}"
 
 
 PAPER_SETTING = HashSetting(bits=2, tables=1, table_size=256)
@@ -486,12 +469,9 @@ def clustered_vectors(
     return centres[ids] + spread * noise, ids
 
 
-_TRIALS = {"smoke": 300, "laptop": 3000, "paper": 20000}
-
-
 def monte_carlo_trials(scale: str | None = None) -> int:
     """Monte Carlo trials per point for the notebooks at ``scale`` (``LSHLIB_SCALE``)."""
-    return _TRIALS[get_scale(scale)]
+    return sizes("theory", scale)["trials"]
 
 
 def setting_summary(
@@ -514,22 +494,6 @@ def setting_summary(
     return out
 
 
-def format_summary(summary: dict[str, float | int | None], digits: int = 4) -> str:
-    """One ``name  value`` line per entry, floats rounded to ``digits``, integers as they are,
-    ``None`` as ``none (floor above 1/2)``; for printing in a notebook."""
-    width = max(len(k) for k in summary)
-    lines = []
-    for name, value in summary.items():
-        if value is None:
-            text = "none (floor above 1/2)"
-        elif isinstance(value, int):
-            text = str(value)
-        else:
-            text = f"{value:.{digits}f}"
-        lines.append(f"{name:<{width}}  {text}")
-    return "\n".join(lines)
-
-
 def agreement_summary(curves: Sequence[CollisionCurve]) -> dict[str, float | int]:
     """How well simulation matches the closed form over many curves: number of points, largest
     |z| and the fractions within 2 and 3 standard errors (about 0.954 and 0.997 if the closed
@@ -544,37 +508,6 @@ def agreement_summary(curves: Sequence[CollisionCurve]) -> dict[str, float | int
         "within 2 s.e.": float(np.mean(z <= 2)),
         "within 3 s.e.": float(np.mean(z <= 3)),
     }
-
-
-def threshold_report(settings: Iterable[HashSetting | tuple[int, int, int | None]]) -> str:
-    """A text table: for each setting its floor, the exact threshold angle (P = 1/2) and the
-    textbook ``(1/tables)**(1/bits)`` approximation, in degrees."""
-    header = f"{'setting':<36}{'floor':>8}{'exact (deg)':>13}{'textbook (deg)':>16}"
-    lines = [header]
-    for setting in settings:
-        setting = HashSetting(*setting)
-        exact = threshold_angle(*setting)
-        exact_text = "none" if exact is None else f"{math.degrees(exact):.2f}"
-        textbook = math.degrees(approximate_threshold_angle(setting.bits, setting.tables))
-        floor = collision_floor(*setting)
-        lines.append(f"{setting.label:<36}{floor:>8.4f}{exact_text:>13}{textbook:>16.2f}")
-    return "\n".join(lines)
-
-
-def settings_report(
-    settings: Iterable[HashSetting | tuple[int, int, int | None]],
-    angles_deg: Sequence[float] = (30.0, 60.0, 90.0),
-) -> str:
-    """A text table: for each setting the collision probability at each of ``angles_deg`` and
-    the floor (the probability at 180 degrees)."""
-    header = f"{'setting':<36}" + "".join(f"{f'P({a:g} deg)':>12}" for a in angles_deg)
-    lines = [header + f"{'floor':>9}"]
-    for setting in settings:
-        setting = HashSetting(*setting)
-        probs = collision_probability(np.radians(np.asarray(angles_deg, dtype=float)), *setting)
-        cells = "".join(f"{p:>12.4f}" for p in probs)
-        lines.append(f"{setting.label:<36}{cells}{collision_floor(*setting):>9.4f}")
-    return "\n".join(lines)
 
 
 def density_check(

@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lshlib.analysis import output_error, topk_recall
 from lshlib.attention import (
     LSHConfig,
     full_attention,
     hash_queries_keys,
     lsh_attention,
-    output_error,
-    topk_recall,
 )
 from lshlib.hashing import draw_hash_params
 from lshlib.reference import authors_attention, masked_attention_loop
@@ -274,7 +273,7 @@ def _token_inputs(batch=3, n=16, d=16, seed=0):
 
 
 def test_density_vs_theory_agrees_with_closed_form():
-    from lshlib.attention import density_vs_theory
+    from lshlib.analysis import density_vs_theory
 
     q, k, _, token_mask = _token_inputs()
     rows = density_vs_theory(q, k, token_mask, [(2, 1, 256), (3, 2, None)], draws=200)
@@ -284,7 +283,7 @@ def test_density_vs_theory_agrees_with_closed_form():
 
 
 def test_approximation_sweep_properties():
-    from lshlib.attention import approximation_sweep, compare_modes
+    from lshlib.analysis import approximation_sweep, compare_modes
 
     q, k, v, token_mask = _token_inputs()
     rows = approximation_sweep(q, k, v, token_mask, [(1, 1, None), (4, 2, 64)], draws=3, k=3)
@@ -304,7 +303,7 @@ def test_approximation_sweep_properties():
 
 
 def test_widget_draws_headless():
-    from lshlib.modeling import LayerInputs
+    from lshlib.analysis import LayerInputs
     from lshlib.widgets.attention import attention_explorer
 
     q, k, v, token_mask = _token_inputs(n=8)

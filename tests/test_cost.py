@@ -8,9 +8,10 @@ import math
 import pytest
 import torch
 
-from lshlib import cost
+from lshlib import bench, cost
 from lshlib.bucketed import bucketed_attention, plan_layout
 from lshlib.hashing import buckets, collisions, draw_hash_params
+from lshlib.report import cost as report_cost
 
 
 def qkv(B, H, n, d, seed=0, grad=False):
@@ -146,41 +147,47 @@ def test_count_totals_and_errors():
 
 
 def test_time_call_and_peak_memory():
-    t = cost.time_call(lambda: torch.ones(10).sum(), warmup=1, repeats=4)
+    t = bench.time_call(lambda: torch.ones(10).sum(), warmup=1, repeats=4)
     assert t["min"] <= t["q1"] <= t["median"] <= t["q3"] <= t["max"]
     assert t["repeats"] == 4
-    m = cost.peak_memory(lambda: torch.ones(2_000_000).sum())
+    m = bench.peak_memory(lambda: torch.ones(2_000_000).sum())
     assert m["bytes"] >= 8_000_000
     assert "profiler" in m["method"]
     with pytest.raises(ValueError):
-        cost.time_call(lambda: None, repeats=0)
+        bench.time_call(lambda: None, repeats=0)
 
 
 def _fake_bench():
     rows = []
     for n, sdpa, b4 in ((1024, 0.01, 0.02), (8192, 1.0, 0.08)):
-        rows.append({"n": n, "method": "sdpa", "forward": {"median": sdpa, "min": sdpa}})
+        rows.append({"n": n, "method": "sdpa", "forward": {"median": sdpa, "min": sdpa},
+                     "forward_backward": {"median": 3 * sdpa, "min": 3 * sdpa,
+                                          "peak_bytes": 10}})  # fmt: skip
         rows.append(
             {"n": n, "method": "bucketed", "bits": 4, "tables": 1, "table_size": None,
-             "forward": {"median": b4, "min": b4 / 2, "peak_bytes": 10}}
+             "forward": {"median": b4, "min": b4 / 2},
+             "forward_backward": {"median": 3 * b4, "min": 3 * b4, "peak_bytes": 30}}
         )  # fmt: skip
-        rows.append(
-            {"n": n, "method": "dense", "bits": 4, "tables": 1, "table_size": None,
-             "forward": {"median": 9.0, "min": 9.0, "peak_bytes": 100}}
-        )  # fmt: skip
-    return {"rows": rows}
+    fresh = {"n": 8192, "sdpa": 100, "bucketed": 150, "ratio_bucketed_to_sdpa": 1.5}
+    return {"rows": rows, "fresh_process_memory": fresh}
 
 
 def test_target_report_and_crossovers_read_the_run():
-    report = {r["target"]: r for r in cost.target_report(_fake_bench())}
+    report = {r["target"]: r for r in report_cost.target_report(_fake_bench())}
     speed = report["bucketed 4b/1t vs SDPA, forward, n=8192"]
     assert speed["measured"] == pytest.approx(12.5) and speed["met"] is True
-    assert speed["best_of_repeats"] == pytest.approx(25.0)
-    memory = report["dense strategy / bucketed 4b/1t peak memory, forward, n=8192"]
-    assert memory["measured"] == pytest.approx(10.0) and memory["met"] is True
+    assert speed["best_of_repeats"] == pytest.approx(25.0) and speed["goal"] == ">= 10x"
+    fb = report["bucketed 4b/1t vs SDPA, forward+backward, n=8192"]
+    assert fb["measured"] == pytest.approx(12.5) and fb["goal"] == ">= 8x"
+    memory = report["peak memory, bucketed 4b/1t / SDPA, forward+backward, n=8192 (profiler)"]
+    assert memory["measured"] == pytest.approx(3.0) and memory["met"] is False
+    rss = [r for k, r in report.items() if "peak-RSS" in k]
+    assert rss[0]["measured"] == 1.5 and rss[0]["met"] is True
     missing = report["bucketed 8b/4t vs SDPA, forward, n=8192"]
     assert missing["measured"] is None and missing["met"] is None
-    assert cost.crossover_labels(_fake_bench())["forward"] == {"bucketed 4b/1t/None": 8192}
+    assert report_cost.crossover_labels(_fake_bench())["forward"] == {
+        "bucketed bits=4, tables=1, signature": 8192
+    }
 
 
 def test_notebook_tables():
@@ -189,7 +196,22 @@ def test_notebook_tables():
     assert all(r["honest_lsh_kops"] > r["paper_kflops"] for r in rows)
     ops = cost.ops_vs_length_table(ns=(64, 4096))
     cross = {r["method"]: r for r in cost.ops_crossover(ops)}
-    assert cross["bucketed 4b/1t/None"]["dense_over_lsh_at_n_max"] > 10
-    assert cross["authors 4b/1t/None"]["dense_over_lsh_at_n_max"] < 2.5
-    text = cost.format_rows(rows[:2], ["label", "paper_kflops"])
+    assert cross["bucketed bits=4, tables=1, signature"]["dense_over_lsh_at_n_max"] > 10
+    assert cross["authors bits=4, tables=1, signature"]["dense_over_lsh_at_n_max"] < 2.5
+    text = report_cost.format_rows(rows[:2], ["label", "paper_kflops"])
     assert "10.2400" in text
+
+
+def test_one_crossover_definition_requires_staying_ahead():
+    rows = []
+    for n, sdpa, b4 in ((512, 1.0, 0.5), (1024, 1.0, 2.0), (2048, 1.0, 0.5), (4096, 1.0, 0.4)):
+        rows.append({"n": n, "method": "sdpa", "forward": {"median": sdpa}})
+        rows.append({"n": n, "method": "bucketed", "bits": 4, "tables": 1, "table_size": None,
+                     "forward": {"median": b4}})  # fmt: skip
+    (fwd,) = [r for r in bench.crossover_table({"rows": rows}) if r["phase"] == "forward"]
+    # faster at 512 but slower again at 1024: the crossover is 2048, from where it stays ahead
+    assert fwd["crossover_n"] == 2048 and fwd["n_max"] == 4096
+    assert bench.summarize(rows)["crossover_n_vs_sdpa"] == {
+        "bits=4, tables=1, signature forward": 2048,
+        "bits=4, tables=1, signature forward_backward": None,
+    }

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from lshlib import data, training
+from lshlib import data, features, scales
 from lshlib.paths import data_dir
 
 needs_data = pytest.mark.skipif(
@@ -136,7 +136,7 @@ def test_tokenizer_is_deterministic():
 def test_tokenizer(tokenizer, tmp_path):
     from transformers import PreTrainedTokenizerFast
 
-    assert len(tokenizer) == data.TOKENIZER_SETTINGS["smoke"]["vocab_size"]
+    assert len(tokenizer) == scales.sizes("tokenizer", "smoke")["vocab_size"]
     for name in ("cls", "sep", "pad", "mask", "unk"):
         assert getattr(tokenizer, f"{name}_token") == f"[{name.upper()}]"
     enc = tokenizer("The cat sat.", "On the mat.")
@@ -157,9 +157,9 @@ def test_squad_labels_point_at_answers(tokenizer):
     for i in range(len(examples)):
         example = examples.select([i])
         answer = "".join(normalize(example[0]["answers"]["text"][0]).split())
-        features = training.squad_train_features(example, tokenizer, 96, 32, pad=False)
-        windows += len(features)
-        for f in features:
+        windows_ = features.squad_train_features(example, tokenizer, 96, 32, pad=False)
+        windows += len(windows_)
+        for f in windows_:
             s, e = f["start_positions"], f["end_positions"]
             if s == 0:
                 assert e == 0

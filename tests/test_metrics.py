@@ -87,3 +87,14 @@ def test_squad_postprocess_picks_best_valid_span():
 def test_paper_numbers_present():
     assert metrics.PAPER_RESULTS["baseline"]["sst2_test_accuracy"] == 0.7672
     assert metrics.PAPER_RESULTS["lsh"]["mlm_perplexity"] == 206.6
+
+
+def test_accuracy_difference_interval():
+    gap = metrics.accuracy_difference(0.7339, 0.7179, 872)
+    assert gap["difference"] == pytest.approx(0.016)
+    assert gap["stderr"] == pytest.approx(math.sqrt(0.7339 * 0.2661 / 872 + 0.7179 * 0.2821 / 872))
+    assert gap["half_width"] == pytest.approx(1.96 * gap["stderr"])
+    with pytest.raises(ValueError, match="accuracy a must lie in"):
+        metrics.accuracy_difference(1.2, 0.5, 10)
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        metrics.accuracy_difference(0.5, 0.5, 0)

@@ -6,13 +6,13 @@ import pytest
 import torch
 from transformers import BertConfig
 
+from lshlib.analysis import extract_qkv
 from lshlib.attention import ATTN_NAME, LSHConfig
 from lshlib.modeling import (
     TASK_CLASSES,
     VARIANTS,
     bert_tiny_config,
     build_model,
-    extract_qkv,
     load_model,
     variant_lsh_config,
 )
@@ -155,3 +155,59 @@ def test_bucketed_strategy_through_the_model():
         model.config.lsh = {**model.config.lsh, "strategy": "dense"}
         dense = model(input_ids=ids, attention_mask=mask).logits
     torch.testing.assert_close(sparse, dense, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["baseline", "lsh_masked"])
+def test_sparse_mlm_head_equals_full_head(variant):
+    from lshlib.modeling import sparse_mlm_forward
+
+    fixed = LSHConfig(bits=2, tables=1, table_size=256, mode="masked", rehash="fixed")
+    lsh = fixed if variant == "lsh_masked" else None  # fixed hashes: both passes hash alike
+    model = build_model("mlm", variant, vocab_size=VOCAB, seed=0, lsh=lsh)
+    model.eval()  # no dropout, so both passes see the same network
+    ids, mask = _batch(n=16, seed=1)
+    labels = torch.full_like(ids, -100)
+    g = torch.Generator().manual_seed(2)
+    chosen = (torch.rand(ids.shape, generator=g) < 0.3) & mask.bool()
+    labels[chosen] = ids[chosen]
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    full = model(**batch)
+    sparse = sparse_mlm_forward(model, batch)
+    assert sparse.logits.shape == (int(chosen.sum()), VOCAB)
+    assert torch.equal(sparse.labels, ids[chosen])
+    assert abs(sparse.loss.item() - full.loss.item()) < 1e-5
+    full_acc = (full.logits.argmax(-1)[chosen] == ids[chosen]).float().mean()
+    sparse_acc = (sparse.logits.argmax(-1) == sparse.labels).float().mean()
+    assert abs(full_acc.item() - sparse_acc.item()) < 1e-5
+    torch.testing.assert_close(sparse.logits, full.logits[chosen], atol=1e-5, rtol=1e-5)
+
+
+def test_sparse_mlm_gradients_equal_full_head_and_model_stays_stock(tmp_path):
+    from lshlib.modeling import sparse_mlm_loss
+
+    model = build_model("mlm", "baseline", vocab_size=VOCAB, seed=0)
+    model.eval()
+    ids, mask = _batch(n=16, seed=4)
+    labels = torch.full_like(ids, -100)
+    labels[:, 3:6] = ids[:, 3:6]
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    model(**batch).loss.backward()
+    full = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    sparse_mlm_loss(model, batch).backward()
+    for name, grad in full.items():
+        torch.testing.assert_close(
+            dict(model.named_parameters())[name].grad, grad, atol=1e-6, rtol=1e-5
+        )
+    assert not model.cls._forward_pre_hooks  # the gather hook is removed after the call
+    model.save_pretrained(tmp_path)
+    assert type(load_model(tmp_path, "mlm")) is TASK_CLASSES["mlm"]
+
+
+def test_sparse_mlm_rejects_other_models():
+    from lshlib.modeling import sparse_mlm_loss
+
+    model = build_model("sst2", "baseline", vocab_size=VOCAB, seed=0)
+    ids, mask = _batch()
+    with pytest.raises(TypeError, match="BertForMaskedLM"):
+        sparse_mlm_loss(model, {"input_ids": ids, "labels": ids})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lshlib import paths
+from lshlib import paths, scales
 from lshlib.scales import DEFAULT_SCALE, ENV_VAR, SCALES, check_scale, get_scale
 
 
@@ -57,11 +57,21 @@ def test_scale_selects_output_folders(monkeypatch, tmp_path):
     monkeypatch.setenv("LSHLIB_RESULTS_DIR", str(tmp_path / "results"))
     monkeypatch.delenv(ENV_VAR, raising=False)
     assert paths.figures_dir() == tmp_path / "figures"
-    assert paths.results_dir() == tmp_path / "results"
+    assert paths.results_dir(device="cpu") == tmp_path / "results" / "laptop"
+    assert paths.results_dir("laptop", device="cuda") == tmp_path / "results" / "laptop-cuda"
     monkeypatch.setenv(ENV_VAR, "smoke")
     assert paths.figures_dir() == tmp_path / "figures" / "smoke"
-    assert paths.results_dir("paper") == tmp_path / "results" / "paper"
+    assert paths.results_dir("paper", device="cpu") == tmp_path / "results" / "paper"
     assert (tmp_path / "figures" / "smoke").is_dir()
     monkeypatch.setenv(ENV_VAR, "bogus")
     with pytest.raises(ValueError, match="bogus"):
         paths.figures_dir()
+
+
+def test_every_per_scale_table_lives_in_scales():
+    for table in ("tokenizer", "theory", "analysis", "density", "training/mlm", "training/squad"):
+        for scale in ("smoke", "laptop", "paper"):
+            assert scales.sizes(table, scale)
+    assert scales.sizes("training/mlm", "smoke") is not scales.TRAINING["smoke"]["mlm"]  # a copy
+    with pytest.raises(ValueError, match="'bogus'.*valid tables are: tokenizer"):
+        scales.sizes("bogus", "smoke")

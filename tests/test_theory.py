@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from lshlib import theory as T
+from lshlib.report import hashing as report_hashing
 
 # (bits, tables, table_size, theta): spans the paper's sweep (bits 2-8, tables 1-4, table_size
 # 64-256), plain signatures, a tiny table_size where the floor dominates, and angles 0..pi.
@@ -201,12 +202,12 @@ def test_setting_summary_of_paper_setting():
 
 
 def test_reports():
-    text = T.threshold_report([T.PAPER_SETTING, (3, 4, 2)])
+    text = report_hashing.threshold_report([T.PAPER_SETTING, (3, 4, 2)])
     lines = text.splitlines()
     assert len(lines) == 3 and "52.97" in lines[1] and "none" in lines[2]
-    table = T.settings_report([(2, 1, None)], angles_deg=(90,))
+    table = report_hashing.settings_report([(2, 1, None)], angles_deg=(90,))
     assert "0.2500" in table.splitlines()[1]
-    summary = T.format_summary({"a": 1, "b": 0.123456, "c": None}, digits=3)
+    summary = report_hashing.format_summary({"a": 1, "b": 0.123456, "c": None}, digits=3)
     assert summary.splitlines() == ["a  1", "b  0.123", "c  none (floor above 1/2)"]
     curve = T.simulate_collision_curve((2, 1, None), [0.0, 1.0], dim=4, trials=200)
     agreement = T.agreement_summary([curve, curve])
@@ -267,7 +268,7 @@ def test_figures_and_widget_build_headless(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
-    from lshlib.plots import hashing as P
+    from lshlib.report import hashing as P
     from lshlib.widgets.hashing import hashing_explorer
 
     curve = T.simulate_collision_curve((1, 1, None), [0.5, 1.5], dim=2, trials=50)

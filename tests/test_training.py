@@ -9,7 +9,7 @@ import shutil
 import pytest
 from transformers import TrainerCallback
 
-from lshlib import training
+from lshlib import checkpoints, training
 from lshlib.paths import data_dir
 
 pytestmark = pytest.mark.skipif(
@@ -125,6 +125,9 @@ def test_interrupted_run_resumes_without_losing_steps(env):
     assert resumed["final"]["validation_loss"] == pytest.approx(
         full["final"]["validation_loss"], rel=1e-5
     )
+    # issue 10 item 4: the whole record agrees, wall-clock fields aside (train_loss_mean too)
+    assert resumed["final"]["train_loss_mean"] == full["final"]["train_loss_mean"]
+    assert checkpoints.without_wall_clock(resumed) == checkpoints.without_wall_clock(full)
 
 
 def test_finetune_from_pretrained(env):
@@ -142,12 +145,50 @@ def test_finetune_from_pretrained(env):
         save_steps=2,
         logging_steps=1,
     )
-    record = training.run(config, progress=False)
+    mlm = training.run_config("mlm", "lsh_masked", "smoke", 3, model_overrides=TINY)
+    # a fine-tuning call never starts a pretraining run silently: it names the run to make
+    with pytest.raises(training.MissingRunError, match=f"{mlm.name}.*--task mlm"):
+        training.run(config, progress=False)
+    assert training.load_record(mlm) is None
+    record = training.run(config, progress=False, chain=True)
     assert record["status"] == "finished" and record["steps"] == 2
     assert 0.0 <= record["final"]["test_accuracy"] <= 1.0
-    assert (
-        training.load_record(
-            training.run_config("mlm", "lsh_masked", "smoke", 3, model_overrides=TINY)
-        )
-        is not None
-    )  # the pretraining run it needed was run first
+    assert training.load_record(mlm) is not None  # chain=True made the pretraining run first
+
+
+def test_scratch_control_finetunes_from_random_weights(env):
+    config = training.run_config(
+        "sst2",
+        "scratch",
+        "smoke",
+        5,
+        model_overrides=TINY,
+        max_train=32,
+        max_eval=16,
+        max_test=16,
+        batch_size=16,
+        eval_steps=2,
+        save_steps=2,
+        logging_steps=1,
+    )
+    assert config.pretrained is None
+    record = training.run(config, progress=False)  # needs no pretraining run
+    assert record["status"] == "finished" and record["steps"] == 2
+    assert 0.0 <= record["final"]["test_accuracy"] <= 1.0
+    assert record["stages"]["evaluations"] == 1 and record["stages"]["saves"] == 1
+    with pytest.raises(ValueError, match="scratch"):
+        training.run_config("mlm", "scratch", "smoke")
+    with pytest.raises(ValueError, match="random weights"):
+        training.run_config("squad", "scratch", "smoke", pretrained="mlm-baseline-s1-x")
+
+
+def test_reuse_runs_mode_recomputes_records_without_a_local_model(env, monkeypatch):
+    config = tiny_config(seed=11, max_train=16)
+    first = training.run(config, progress=False)
+    monkeypatch.setenv("LSHLIB_REUSE", "runs")
+    assert training.load_record(config) == first  # the final model is in runs/: reused
+    shutil.rmtree(training.run_dir(config))  # a fresh clone: committed record, no run cache
+    assert training.load_record(config) is None
+    monkeypatch.setenv("LSHLIB_REUSE", "everything")
+    with pytest.raises(ValueError, match="LSHLIB_REUSE"):
+        training.load_record(config)

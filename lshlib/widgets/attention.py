@@ -3,12 +3,12 @@ sentence and head, redrawing the collision matrix and LSH attention beside full 
 
 from __future__ import annotations
 
-import IPython.display
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
+from lshlib.analysis import LayerInputs
 from lshlib.attention import (
     LSHConfig,
     additive_mask,
@@ -17,8 +17,8 @@ from lshlib.attention import (
     hash_queries_keys,
     lsh_attention,
 )
-from lshlib.modeling import LayerInputs
-from lshlib.plots.attention import heatmap
+from lshlib.report.attention import heatmap
+from lshlib.widgets import Explorer
 
 __all__ = ["AttentionExplorer", "attention_explorer", "explorer_frame"]
 
@@ -66,9 +66,8 @@ def explorer_frame(
     return fig
 
 
-class AttentionExplorer(widgets.VBox):
-    """Controls above an Output; ``update()`` redraws (run once on construction, so it works
-    headless); ``frames_drawn`` counts redraws."""
+class AttentionExplorer(Explorer):
+    """Hash setting, mode, seed, sentence and head above the frame (see :class:`Explorer`)."""
 
     def __init__(self, inputs: LayerInputs) -> None:
         self.inputs = inputs
@@ -95,13 +94,8 @@ class AttentionExplorer(widgets.VBox):
                 value=0, min=0, max=heads - 1, description="head", style=style
             ),
         }
-        self.output = widgets.Output()
-        self.frames_drawn = 0
-        for control in self.controls.values():
-            control.observe(lambda _change: self.update(), names="value")
         values = list(self.controls.values())
-        super().__init__([widgets.HBox(values[:4]), widgets.HBox(values[4:]), self.output])
-        self.update()
+        self._build([values[:4], values[4:]])
 
     @property
     def config(self) -> LSHConfig:
@@ -113,20 +107,21 @@ class AttentionExplorer(widgets.VBox):
             mode=c["mode"].value,
         )
 
-    def update(self) -> None:
-        """Redraw the frame for the current control values."""
+    def frame(self) -> Figure:
         c = self.controls
-        fig = explorer_frame(
+        return explorer_frame(
             self.inputs, self.config, c["sentence"].value, c["head"].value, c["hash_seed"].value
         )
-        with self.output:
-            self.output.clear_output(wait=True)
-            IPython.display.display(fig)
-        plt.close(fig)
-        self.frames_drawn += 1
+
+    def caption(self) -> str:
+        c = self.controls
+        return (
+            f"{self.config.setting.label}, mode {c['mode'].value}, sentence "
+            f"{c['sentence'].value}, head {c['head'].value}, hash seed {c['hash_seed'].value}"
+        )
 
 
 def attention_explorer(inputs: LayerInputs) -> AttentionExplorer:
-    """Build the explorer on the queries and keys of :func:`lshlib.modeling.sst2_layer_inputs`;
+    """Build the explorer on the queries and keys of :func:`lshlib.analysis.sst2_layer_inputs`;
     it has already drawn its first frame."""
     return AttentionExplorer(inputs)

@@ -1,15 +1,15 @@
 """The hashing explorer: sliders for bits, tables and table_size (and the hash seed) that redraw
 the collision curve, the exact pairwise collision probabilities of clustered demo vectors and one
-sampled collision matrix (:func:`lshlib.plots.hashing.plot_explorer_frame`)."""
+sampled collision matrix (:func:`lshlib.report.hashing.plot_explorer_frame`)."""
 
 from __future__ import annotations
 
-import IPython.display
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from lshlib import theory as T
-from lshlib.plots.hashing import plot_explorer_frame
+from lshlib.report.hashing import plot_explorer_frame
+from lshlib.widgets import Explorer
 
 __all__ = ["HashingExplorer", "hashing_explorer"]
 
@@ -23,10 +23,8 @@ TABLE_SIZE_OPTIONS = [
 ]
 
 
-class HashingExplorer(widgets.VBox):
-    """A VBox of controls above an Output. ``controls`` maps names to the control widgets;
-    ``update()`` redraws (called once on construction, so it works headless);
-    ``frames_drawn`` counts redraws."""
+class HashingExplorer(Explorer):
+    """Sliders for the hash setting and seed above the frame (see :class:`Explorer`)."""
 
     def __init__(
         self, n: int = 48, dim: int = 64, clusters: int = 4, spread: float = 0.6, data_seed: int = 0
@@ -54,28 +52,20 @@ class HashingExplorer(widgets.VBox):
                 value=0, min=0, max=20, description="hash seed", style=style
             ),
         }
-        self.output = widgets.Output()
-        self.frames_drawn = 0
-        for control in self.controls.values():
-            control.observe(lambda _change: self.update(), names="value")
-        super().__init__([widgets.HBox(list(self.controls.values())), self.output])
-        self.update()
+        self._build([list(self.controls.values())])
 
     @property
     def setting(self) -> T.HashSetting:
         c = self.controls
         return T.HashSetting(c["bits"].value, c["tables"].value, c["table_size"].value)
 
-    def update(self) -> None:
-        """Redraw the frame for the current control values."""
-        fig = plot_explorer_frame(
+    def frame(self) -> Figure:
+        return plot_explorer_frame(
             self.setting, self.rows, hash_seed=self.controls["hash_seed"].value
         )
-        with self.output:
-            self.output.clear_output(wait=True)
-            IPython.display.display(fig)
-        plt.close(fig)
-        self.frames_drawn += 1
+
+    def caption(self) -> str:
+        return f"{self.setting.label}, hash seed {self.controls['hash_seed'].value}"
 
 
 def hashing_explorer(

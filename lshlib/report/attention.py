@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from lshlib.attention import ModeComparison
+from lshlib.analysis import ModeComparison
 
 __all__ = [
     "heatmap",

@@ -5,7 +5,7 @@ the explorer frame the widget redraws. Every function returns a new :class:`Figu
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,7 +17,7 @@ from matplotlib.patches import Wedge
 from torch import Tensor
 
 from lshlib import theory as T
-from lshlib.hashing import collisions, draw_hash_params
+from lshlib.hashing import HashSetting, collisions, draw_hash_params
 
 __all__ = [
     "plot_one_hyperplane",
@@ -324,3 +324,54 @@ def plot_z_scores(curves: Sequence[T.CollisionCurve]) -> Figure:
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# text tables and summaries
+
+
+def format_summary(summary: dict[str, float | int | None], digits: int = 4) -> str:
+    """One ``name  value`` line per entry, floats rounded to ``digits``, integers as they are,
+    ``None`` as ``none (floor above 1/2)``; for printing in a notebook."""
+    width = max(len(k) for k in summary)
+    lines = []
+    for name, value in summary.items():
+        if value is None:
+            text = "none (floor above 1/2)"
+        elif isinstance(value, int):
+            text = str(value)
+        else:
+            text = f"{value:.{digits}f}"
+        lines.append(f"{name:<{width}}  {text}")
+    return "\n".join(lines)
+
+
+def threshold_report(settings: Iterable[HashSetting | tuple[int, int, int | None]]) -> str:
+    """A text table: for each setting its floor, the exact threshold angle (P = 1/2) and the
+    textbook ``(1/tables)**(1/bits)`` approximation, in degrees."""
+    header = f"{'setting':<36}{'floor':>8}{'exact (deg)':>13}{'textbook (deg)':>16}"
+    lines = [header]
+    for setting in settings:
+        setting = HashSetting(*setting)
+        exact = T.threshold_angle(*setting)
+        exact_text = "none" if exact is None else f"{math.degrees(exact):.2f}"
+        textbook = math.degrees(T.approximate_threshold_angle(setting.bits, setting.tables))
+        floor = T.collision_floor(*setting)
+        lines.append(f"{setting.label:<36}{floor:>8.4f}{exact_text:>13}{textbook:>16.2f}")
+    return "\n".join(lines)
+
+
+def settings_report(
+    settings: Iterable[HashSetting | tuple[int, int, int | None]],
+    angles_deg: Sequence[float] = (30.0, 60.0, 90.0),
+) -> str:
+    """A text table: for each setting the collision probability at each of ``angles_deg`` and
+    the floor (the probability at 180 degrees)."""
+    header = f"{'setting':<36}" + "".join(f"{f'P({a:g} deg)':>12}" for a in angles_deg)
+    lines = [header + f"{'floor':>9}"]
+    for setting in settings:
+        setting = HashSetting(*setting)
+        probs = T.collision_probability(np.radians(np.asarray(angles_deg, dtype=float)), *setting)
+        cells = "".join(f"{p:>12.4f}" for p in probs)
+        lines.append(f"{setting.label:<36}{cells}{T.collision_floor(*setting):>9.4f}")
+    return "\n".join(lines)

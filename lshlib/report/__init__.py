@@ -1,0 +1,36 @@
+"""Everything a notebook shows: figures, text tables and summaries, one submodule per topic
+(``lshlib.report.hashing``, ``.attention``, ``.cost``, ``.training``). Every figure goes through
+:func:`show`, which saves it under ``figures/`` and displays the saved PNG once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import seaborn as sns
+from IPython.display import Image, display
+from matplotlib.figure import Figure
+
+from lshlib.paths import figures_dir
+
+
+def save_figure(fig: Figure, name: str, scale: str | None = None) -> Path:
+    """Save ``fig`` as ``<figures_dir(scale)>/<name>.png`` (150 dpi) and return the path."""
+    path = figures_dir(scale) / f"{name}.png"
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    return path
+
+
+def show(fig: Figure, name: str, scale: str | None = None) -> Path:
+    """Save ``fig`` (:func:`save_figure`), display the saved PNG once whatever the matplotlib
+    backend, close the figure and return the path: the one way a notebook shows a figure."""
+    path = save_figure(fig, name, scale)
+    plt.close(fig)
+    display(Image(filename=str(path)))
+    return path
+
+
+def style() -> None:
+    """The study's plot style (seaborn whitegrid, readable sizes)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    plt.rcParams["figure.dpi"] = 100

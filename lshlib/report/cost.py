@@ -1,0 +1,315 @@
+"""Figures, text tables and summaries of notebook 03 (compute savings): the paper's KFLOPs chart
+and its honest version, operations vs sequence length, collision density vs theory, the
+measured wall-clock and memory of the attention benchmark, the targets it is held to, and the
+notebook's closing numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from lshlib import bench as bench_mod
+from lshlib.hashing import HashSetting
+
+__all__ = [
+    "kflops_charts",
+    "ops_vs_length",
+    "density_vs_theory",
+    "bench_time_memory",
+    "format_rows",
+    "bench_rows",
+    "target_report",
+    "crossover_labels",
+    "findings",
+]
+
+
+def kflops_charts(rows: Sequence[dict]) -> Figure:
+    """Left: the paper's chart (hashing products only vs 25.6 KFLOPs for QK^T). Right: the same
+    settings with every operation of the authors' algorithm, forward and backward, vs full
+    attention counted the same way (log scale)."""
+    labels = [r["label"] for r in rows]
+    x = np.arange(len(rows))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 4.2))
+    a.bar(x, [r["paper_kflops"] for r in rows], color="tab:blue", label="LSH (hashing only)")
+    a.axhline(rows[0]["paper_full_kflops"], color="tab:red", ls="--", label="full attention QK^T")
+    a.set_title("As the paper counts (10 tokens, hidden 128)")
+    a.set_ylabel("KFLOPs")
+    b.bar(x - 0.2, [r["honest_lsh_forward_kops"] for r in rows], 0.4, label="LSH forward")
+    b.bar(x + 0.2, [r["honest_lsh_kops"] for r in rows], 0.4, label="LSH forward + backward")
+    b.axhline(rows[0]["honest_full_forward_kops"], color="tab:red", ls=":", label="full, forward")
+    b.axhline(rows[0]["honest_full_kops"], color="tab:red", ls="--", label="full, fwd + bwd")
+    b.set_yscale("log")
+    b.set_title("Every operation, forward and backward (authors' algorithm)")
+    b.set_ylabel("K operations")
+    for ax in (a, b):
+        ax.set_xticks(x, labels, rotation=60)
+        ax.set_xlabel("bands-num_hashes")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def ops_vs_length(rows: Sequence[dict]) -> Figure:
+    """Log-log: expected operations (left) and dot products (right) per attention call."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    for m in methods:
+        sel = [r for r in rows if r["method"] == m]
+        style = "-" if m == "dense" else ("--" if m.startswith("authors") else "-.")
+        width = 2.5 if m == "dense" else 1.5
+        for ax, key in zip(axes, ("ops", "dot_products"), strict=True):
+            ax.plot([r["n"] for r in sel], [r[key] for r in sel], style, lw=width, marker="o",
+                    ms=3, label=m)  # fmt: skip
+    for ax, title in zip(axes, ("operations (fwd + bwd)", "query-key dot products"), strict=True):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("sequence length n")
+        ax.set_title(title)
+    axes[0].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def density_vs_theory(rows: Sequence[dict], title: str = "") -> Figure:
+    """Measured collision density (with 4 standard errors) beside the closed form."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, [r["expected"] for r in rows], 0.4, label="theory (closed form)")
+    ax.bar(x + 0.2, [r["measured"] for r in rows], 0.4, yerr=[4 * r["stderr"] for r in rows],
+           capsize=3, label="measured (error bar: 4 SE)")  # fmt: skip
+    ax.set_xticks(x, [r["label"] for r in rows], rotation=20, fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("fraction of pairs colliding")
+    ax.set_title(title or "Collision density: measured vs theory")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def bench_time_memory(rows: Sequence[dict], crossovers: dict | None = None) -> Figure:
+    """Wall-clock (forward; forward + backward) and peak memory vs n from the benchmark rows of
+    :func:`lshlib.bench_rows`; a dotted line marks where each bucketed setting first beats
+    SDPA in that phase (``crossovers``: phase -> {label: n}, from
+    :func:`lshlib.crossover_labels`)."""
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    colors = dict(zip(labels, plt.cm.tab10(np.linspace(0, 1, max(len(labels), 2))), strict=False))
+    for ax, phase in zip(axes[:2], ("forward", "forward_backward"), strict=True):
+        for lab in labels:
+            sel = sorted((r for r in rows if r["label"] == lab and r["phase"] == phase),
+                         key=lambda r: r["n"])  # fmt: skip
+            if not sel:
+                continue
+            n = [r["n"] for r in sel]
+            ax.plot(n, [r["median"] for r in sel], marker="o", ms=3, color=colors[lab], label=lab)
+            ax.fill_between(n, [r["q1"] for r in sel], [r["q3"] for r in sel],
+                            color=colors[lab], alpha=0.2)  # fmt: skip
+        ax.set_title(f"{phase.replace('_', ' + ')} time (median, IQR band)")
+        ax.set_ylabel("seconds")
+    for lab in labels:
+        sel = sorted((r for r in rows if r["label"] == lab and r["phase"] == "forward"
+                      and r["peak_bytes"]), key=lambda r: r["n"])  # fmt: skip
+        if sel:
+            axes[2].plot([r["n"] for r in sel], [r["peak_bytes"] / 2**20 for r in sel],
+                         marker="o", ms=3, color=colors[lab], label=lab)  # fmt: skip
+    axes[2].set_title("peak memory, forward")
+    axes[2].set_ylabel("MiB")
+    for ax, phase in zip(axes[:2], ("forward", "forward_backward"), strict=True):
+        for lab, n in (crossovers or {}).get(phase, {}).items():
+            if n is not None and lab in colors:
+                ax.axvline(n, color=colors[lab], ls=":", lw=1.2)
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("sequence length n")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# text tables and summaries of the counts and the benchmark
+
+
+def format_rows(rows: Sequence[dict], keys: Sequence[str], digits: int = 4) -> str:
+    """A plain-text table of ``rows`` (floats rounded to ``digits`` significant decimals)."""
+
+    def cell(v: object) -> str:
+        if isinstance(v, bool) or v is None:
+            return str(v)
+        if isinstance(v, float):
+            return (
+                f"{v:.{digits}g}"
+                if abs(v) >= 1e4 or (v != 0 and abs(v) < 1e-3)
+                else (f"{v:.{digits}f}")
+            )
+        return str(v)
+
+    table = [[str(k) for k in keys]] + [[cell(r.get(k)) for k in keys] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(keys))]
+    return "\n".join(
+        "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in table
+    )
+
+
+def bench_rows(bench: dict) -> list[dict]:
+    """Flat rows (method label, n, phase, median, q1, q3, peak bytes) of a benchmark JSON."""
+    out = []
+    for r in bench["rows"]:
+        label = r["method"]
+        if r["method"] in ("bucketed", "dense"):
+            label = f"{r['method']} {HashSetting(r['bits'], r['tables'], r['table_size']).label}"
+        for phase in ("forward", "forward_backward"):
+            if phase in r:
+                m = r[phase]
+                out.append(
+                    {
+                        "label": label,
+                        "method": r["method"],
+                        "n": r["n"],
+                        "phase": phase,
+                        "median": m["median"],
+                        "q1": m["q1"],
+                        "q3": m["q3"],
+                        "peak_bytes": m.get("peak_bytes"),
+                    }
+                )
+    return out
+
+
+def _finder(bench: dict):
+    def stat(n, method, phase="forward", key="median", **setting):
+        for r in bench["rows"]:
+            if (
+                r["n"] == n
+                and r["method"] == method
+                and all(r.get(a) == b for a, b in setting.items())
+            ):
+                return r.get(phase, {}).get(key)
+        return None
+
+    return stat
+
+
+def _ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def target_report(bench: dict) -> list[dict]:
+    """The speed and memory targets against one benchmark run: target, goal, the ratio of
+    medians (``measured``), the ratio of the fastest repeats (``best_of_repeats``: closer to
+    an idle machine when the run was shared) and whether the median ratio meets the goal."""
+    stat = _finder(bench)
+    s4 = {"bits": 4, "tables": 1, "table_size": None}
+    s6 = {"bits": 6, "tables": 1, "table_size": None}
+    s8 = {"bits": 8, "tables": 4, "table_size": None}
+    fb = "forward_backward"
+    ns = sorted({r["n"] for r in bench["rows"]})
+    big, top = (8192 if 8192 in ns else max(ns)), max(ns)
+
+    def speedup(n, phase, setting, ref="sdpa"):
+        return lambda k: _ratio(stat(n, ref, phase, k), stat(n, "bucketed", phase, k, **setting))
+
+    specs = [
+        (f"bucketed 4b/1t vs SDPA, forward, n={big}", ">=", 10.0, speedup(big, "forward", s4)),
+        (f"bucketed 4b/1t vs SDPA, forward+backward, n={big}", ">=", 8.0, speedup(big, fb, s4)),
+        (f"bucketed 8b/4t vs SDPA, forward, n={big}", ">=", 5.0, speedup(big, "forward", s8)),
+    ]
+    for n in sorted({big, top}):
+        specs.append((f"bucketed 6b/1t vs HF Reformer LSH attention, forward, n={n}", ">", 1.0,
+                      speedup(n, "forward", s6, ref="reformer")))  # fmt: skip
+    specs.append(
+        (f"peak memory, bucketed 4b/1t / SDPA, forward+backward, n={top} (profiler)", "<=", 2.0,
+         lambda k: _ratio(stat(top, "bucketed", fb, "peak_bytes", **s4),
+                          stat(top, "sdpa", fb, "peak_bytes")))
+    )  # fmt: skip
+    fresh = bench.get("fresh_process_memory") or {}
+    if fresh:
+        specs.append(
+            (f"peak memory, bucketed 4b/1t / SDPA, forward+backward, n={fresh['n']} "
+             "(peak-RSS growth, fresh process)", "<=", 2.0,
+             lambda k: fresh.get("ratio_bucketed_to_sdpa"))
+        )  # fmt: skip
+    paper = bench.get("paper_mode", {})
+    if paper:
+        shape = paper["shape"]
+        where = f"batch {shape['batch']}, {shape['heads']} heads, n={shape['n']}"
+        specs.append((f"paper mode (dense) / SDPA, {where}", "<=", 2.5,
+                      lambda k: _ratio(paper["paper_dense"][k], paper["sdpa"][k])))  # fmt: skip
+        specs.append((f"authors' loop / our paper mode, {where}", ">=", 2.0,
+                      lambda k: _ratio(paper["authors"][k], paper["paper_dense"][k])))  # fmt: skip
+    long = bench.get("long_training_step", {})
+    if long:
+        shape = long["shape"]
+        specs.append(
+            (f"BERT-tiny MLM training step, batch 1, n={shape['n']}, vocab {shape['vocab']}, "
+             "sparse head: bucketed 4b/1t / SDPA", "<=", 0.5,
+             lambda k: _ratio(long["bucketed_4b1t"][k], long["baseline"][k]))
+        )  # fmt: skip
+    train = bench.get("training_step", {})
+    if train:
+        shape = train["shape"]
+        best = f"lsh_masked_{train['best_lsh_strategy']}"
+        specs.append(
+            (f"BERT-tiny MLM training step, batch {shape['batch']}, n={shape['n']}: best LSH "
+             "strategy / SDPA", "<=", 1.25, lambda k: _ratio(train[best][k], train["baseline"][k]))
+        )  # fmt: skip
+    ops = {">=": lambda v, b: v >= b, ">": lambda v, b: v > b, "<=": lambda v, b: v <= b}
+    out = []
+    for name, op, bound, value in specs:
+        v, best_v = value("median"), value("min")
+        met = None if v is None else ops[op](v, bound)
+        out.append({"target": name, "goal": f"{op} {bound:g}x", "measured": v,
+                    "best_of_repeats": best_v, "met": met})  # fmt: skip
+    return out
+
+
+def crossover_labels(bench: dict) -> dict[str, dict[str, int | None]]:
+    """``{phase: {"bucketed <setting>": crossover n}}``, as the benchmark figure wants it."""
+    out: dict[str, dict[str, int | None]] = {"forward": {}, "forward_backward": {}}
+    for r in bench_mod.crossover_table(bench):
+        out[r["phase"]][f"bucketed {r['setting']}"] = r["crossover_n"]
+    return out
+
+
+def findings(
+    kflops: Sequence[dict], ops: Sequence[dict], density: Sequence[dict], bench: dict
+) -> str:
+    """The notebook's closing numbers, each computed from the tables passed in."""
+    lines = []
+    first = next(r for r in kflops if r["bits"] == 2 and r["tables"] == 1)
+    lines.append(
+        f"Paper's chart at 2-1: {first['paper_kflops']:.2f} KFLOPs of hashing vs "
+        f"{first['paper_full_kflops']:.1f} for QK^T. Counted whole (fwd+bwd): LSH "
+        f"{first['honest_lsh_kops']:.1f} K ops vs full attention {first['honest_full_kops']:.1f}"
+        f" K ops."
+    )
+    n_max = max(r["n"] for r in ops)
+    at = {r["method"]: r for r in ops if r["n"] == n_max}
+    dense = at["dense"]["ops"]
+    for m, r in at.items():
+        if m != "dense":
+            lines.append(f"Expected ops at n={n_max}: dense / {m} = {dense / r['ops']:.2f}x")
+    for r in density:
+        lines.append(
+            f"Density on SST-2 queries/keys, {r['label']}: measured {r['measured']:.4f} "
+            f"(SE {r['stderr']:.4f}) vs theory {r['expected']:.4f}"
+        )
+    for r in bench_mod.crossover_table(bench):
+        lines.append(
+            f"bucketed {r['setting']} first beats SDPA ({r['phase']}) at n = {r['crossover_n']}"
+        )
+    for t in target_report(bench):
+        value = "n/a" if t["measured"] is None else f"{t['measured']:.2f}"
+        lines.append(f"{t['target']}: {value} (goal {t['goal']}, met: {t['met']})")
+    load = bench["machine"].get("loadavg")
+    if load:
+        lines.append(
+            f"Benchmark load average (1 min) at start {load[0]:.2f}, end "
+            f"{bench['loadavg_end'][0]:.2f} on {bench['machine']['cpu_count']} cores."
+        )
+    return "\n".join(lines)

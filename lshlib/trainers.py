@@ -1,0 +1,119 @@
+"""Trainer pieces of the runs in :mod:`lshlib.training`: the masked-LM ``Trainer`` with the sparse
+prediction head, and the callback that times a run and its evaluation and checkpoint stages.
+
+:class:`SparseMLMTrainer` computes the vocabulary projection only at the masked positions
+(:func:`lshlib.modeling.sparse_mlm_forward`), in training and in evaluation: its evaluation
+predictions are the arg-max tokens at the masked positions (-100 elsewhere), so the MLM
+accuracy (over masked positions) and the evaluation loss (mean cross-entropy over masked positions,
+averaged over evaluation batches; perplexity = exp of it) mean what they meant with the full head,
+without full-vocabulary evaluation logits. The model stays a stock ``BertForMaskedLM``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import Trainer, TrainerCallback
+
+from lshlib import safeio
+from lshlib.checkpoints import CLOCK_FILE
+from lshlib.metrics import IGNORE_INDEX
+from lshlib.modeling import sparse_mlm_forward
+
+__all__ = ["CLOCK_FILE", "RunClock", "SparseMLMTrainer"]
+
+
+class SparseMLMTrainer(Trainer):
+    """``Trainer`` for a ``BertForMaskedLM`` whose loss and evaluation use the sparse head.
+
+    Use it without ``preprocess_logits_for_metrics``: ``compute_metrics`` receives predicted
+    tokens (-100 where nothing is masked) and labels, e.g. for
+    :func:`lshlib.metrics.masked_accuracy`.
+    """
+
+    loss_is_scaled_for_ga = False  # a per-batch mean, like the full head's loss
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """The mean cross-entropy over the batch's masked positions (sparse head)."""
+        out = sparse_mlm_forward(model, inputs)
+        return (out.loss, out) if return_outputs else out.loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        """Loss, predicted tokens and labels, both ``(batch, n)``: the arg-max token at the
+        masked positions, -100 elsewhere (per-row tensors, so that the Trainer's gathering,
+        which trims the last batch by rows, keeps every masked position)."""
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            out = sparse_mlm_forward(model, inputs)
+        loss = out.loss.detach()
+        if prediction_loss_only:
+            return loss, None, None
+        labels = inputs["labels"]
+        predictions = torch.full_like(labels, IGNORE_INDEX)
+        predictions[labels != IGNORE_INDEX] = out.logits.argmax(dim=-1)
+        return loss, predictions, labels
+
+
+class RunClock(TrainerCallback):
+    """Training wall-clock summed over interrupted sessions (kept beside each checkpoint), and,
+    within this session, the seconds spent in evaluations and in checkpoint saves.
+
+    The stage times use the Trainer's order of events after an optimizer step: ``on_step_end``,
+    then (maybe) evaluation ending in ``on_evaluate``, then (maybe) a save ending in ``on_save``.
+    """
+
+    def __init__(self, previous: float = 0.0):
+        self.previous = previous
+        self.start = time.perf_counter()
+        self.mark = self.start
+        self.eval_seconds = 0.0
+        self.save_seconds = 0.0
+        self.evaluations = 0
+        self.saves = 0
+        self.stopped: float | None = None
+
+    def _now(self) -> float:
+        return self.stopped if self.stopped is not None else time.perf_counter()
+
+    def freeze(self) -> None:
+        """Stop the clock (at the end of training: the final evaluation is not training time)."""
+        self.stopped = time.perf_counter()
+
+    def total(self) -> float:
+        """Wall-clock seconds of the run so far, earlier sessions included."""
+        return self.previous + self._now() - self.start
+
+    def stages(self) -> dict[str, Any]:
+        """This session's evaluation and checkpoint seconds and counts, and its wall-clock."""
+        return {
+            "session_seconds": self._now() - self.start,
+            "eval_seconds": self.eval_seconds,
+            "evaluations": self.evaluations,
+            "save_seconds": self.save_seconds,
+            "saves": self.saves,
+        }
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.mark = time.perf_counter()
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        if self.stopped is not None:  # evaluations after training are not counted
+            return
+        now = time.perf_counter()
+        self.eval_seconds += now - self.mark
+        self.evaluations += 1
+        self.mark = now
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        # Written last, after the Trainer's files (atomically): a checkpoint without it is
+        # incomplete, see lshlib.checkpoints.
+        if folder.is_dir() and state.is_world_process_zero:
+            safeio.atomic_write_json(folder / CLOCK_FILE, {"train_seconds": self.total()})
+        now = time.perf_counter()
+        self.save_seconds += now - self.mark
+        self.saves += 1
+        self.mark = now
