@@ -491,8 +491,10 @@ def _slab_forward(plan: _Plan, slab: int, q2: Tensor, k2: Tensor, v2: Tensor):
         o, lse = _math_forward(plan, slab, qs, ks, vs, mask)
     o, lse = o.reshape(-1, o.shape[-1]), lse.reshape(-1)
     lse = lse if lse.dtype == torch.float64 else lse.float()
-    empty = lse < NEG_FRACTION * torch.finfo(q2.dtype).min
-    return dest, o.masked_fill(empty.unsqueeze(-1), 0.0), lse.masked_fill(empty, float("-inf"))
+    if mask.pair_add is not None or mask.earlier:  # only then can a row lose every key
+        empty = lse < NEG_FRACTION * torch.finfo(q2.dtype).min
+        o, lse = o.masked_fill_(empty.unsqueeze(-1), 0.0), lse.masked_fill_(empty, float("-inf"))
+    return dest, o, lse
 
 
 def _merge_tables(results: list[tuple[Tensor, Tensor, Tensor]], rows: int, dv: int, acc):
