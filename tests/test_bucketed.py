@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import lshlib.bucket_layout as bucket_layout
 import lshlib.bucketed as bk
 from lshlib.bucketed import bucketed_attention, plan_layout
 from lshlib.hashing import buckets, draw_hash_params
@@ -68,7 +69,7 @@ def test_matches_oracle(bits, tables, table_size, n):
 @pytest.mark.parametrize("chunk", [1, 3, 8, 128])
 def test_chunk_sizes_and_small_slabs(chunk, monkeypatch):
     # tiny slabs force windows wider than the budget into slabs of their own
-    monkeypatch.setattr(bk, "SLAB_ELEMENTS", 37)
+    monkeypatch.setattr(bucket_layout, "SLAB_ELEMENTS", 37)
     q, k, v = inputs(1, 2, 45, 8, seed=3)
     hp = draw_hash_params(8, 2, 2, None, batch_shape=(1, 2), seed=1)
     compare(q, k, v, buckets(q.detach(), hp), buckets(k.detach(), hp), chunk=chunk)
