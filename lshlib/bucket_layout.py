@@ -89,36 +89,41 @@ class BucketLayout:
 
 
 def _slabs(
-    widths: list[int], heights: list[int], groups: list[int], budget: int
+    widths: list[int], heights: list[int], tables: list[int], budget: int
 ) -> list[tuple[int, int, int, int, int]]:
-    """Greedy cut of the sorted chunks into slabs of one group (one table and one window-width
-    band, see :func:`plan_layout`), at most ``budget`` padded scores (a larger chunk gets a slab
-    of its own) and heights at most :data:`WIDTH_SLACK` times the slab's lowest (plus 8), which
-    bounds padding in both directions."""
+    """Greedy cut of the sorted chunks into slabs of one table, at most ``budget`` padded scores
+    (a larger chunk gets a slab of its own), with the widest window and the tallest chunk at
+    most :data:`WIDTH_SLACK` times the slab's narrowest and lowest (plus 8), which bounds
+    padding in both directions while small buckets still share a slab."""
     slabs = []
     s, base, n = 0, 0, len(widths)
     while s < n:
         h, w, e = max(heights[s], 1), max(widths[s], 1), s + 1
-        while e < n and groups[e] == groups[s]:
+        h_min, w_min = h, w
+        while e < n and tables[e] == tables[s]:
             h2, w2 = max(h, heights[e]), max(w, widths[e])
-            if (e - s + 1) * h2 * w2 > budget or h2 > WIDTH_SLACK * heights[s] + 8:
+            h_min2, w_min2 = min(h_min, heights[e]), min(w_min, widths[e])
+            if (
+                (e - s + 1) * h2 * w2 > budget
+                or h2 > WIDTH_SLACK * h_min2 + 8
+                or w2 > WIDTH_SLACK * w_min2 + 8
+            ):
                 break
-            h, w, e = h2, w2, e + 1
+            h, w, h_min, w_min, e = h2, w2, h_min2, w_min2, e + 1
         slabs.append((s, e, h, w, base))
         base += (e - s) * h
         s = e
     return slabs
 
 
-def _chunk_order(table: Tensor, key_len: Tensor, heights: Tensor) -> tuple[Tensor, Tensor]:
-    """Chunk order (table, width band, height, width) and each chunk's group (table, band).
-    A band holds widths within :data:`WIDTH_SLACK` of each other (on ``width + 8``)."""
+def _chunk_order(table: Tensor, key_len: Tensor, heights: Tensor) -> Tensor:
+    """Chunk order: by table, width band (widths within :data:`WIDTH_SLACK` of each other, on
+    ``width + 8``), height, then width; consecutive chunks then have similar shapes."""
     band = torch.floor(torch.log(key_len.double() + 8.0) / math.log(WIDTH_SLACK)).long()
     group = table * (int(band.max()) + 1 if band.numel() else 1) + band
     perm = torch.sort(key_len, stable=True)[1]
     perm = perm[torch.sort(heights[perm], stable=True)[1]]
-    perm = perm[torch.sort(group[perm], stable=True)[1]]
-    return perm, group[perm]
+    return perm[torch.sort(group[perm], stable=True)[1]]
 
 
 @torch.no_grad()
@@ -176,9 +181,9 @@ def plan_layout(
     heights = per_chunk(chunk_h)
     table = per_chunk(group % T)
     # Order chunks by table, width band and height, so a slab is one table and pads little.
-    perm, bands = _chunk_order(table, key_len, heights)
+    perm = _chunk_order(table, key_len, heights)
     key_start, key_len, heights, table = key_start[perm], key_len[perm], heights[perm], table[perm]
-    slabs = _slabs(key_len.tolist(), heights.tolist(), bands.tolist(), slab_elements)
+    slabs = _slabs(key_len.tolist(), heights.tolist(), table.tolist(), slab_elements)
     # Slot of every chunk's first row, then of every query.
     first_slot = torch.zeros(N + 1, dtype=torch.int64, device=dev)
     if slabs:
