@@ -35,6 +35,8 @@ from lshlib.scales import sizes
 __all__ = [
     "output_error",
     "topk_recall",
+    "topk_chance",
+    "no_collision_queries",
     "density_vs_theory",
     "approximation_sweep",
     "collision_maps",
@@ -76,6 +78,34 @@ def topk_recall(
     if row_mask is not None:
         return float(hit[row_mask.expand_as(hit)].mean())
     return float(hit.mean())
+
+
+def topk_chance(token_mask: Tensor, k: int = 3) -> float:
+    """Top-k recall of a ranking that ignores the scores: ``min(k, n) / n`` for a query with
+    ``n`` real keys, averaged over the real queries of ``token_mask`` ``(batch, n)``. This is
+    paper mode's chance level: its non-colliding keys keep weight ``exp(0)``, so its top k are
+    picked among all ``n`` keys, not among the colliding ones (a random mask of density ``d``
+    recalls ``d``, the chance level of masked mode)."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    n_real = token_mask.bool().sum(-1).to(torch.float64)  # real keys per sentence
+    if bool((n_real == 0).any()):
+        raise ValueError("token_mask has a sentence without real tokens")
+    per_query = n_real.clamp(max=k) / n_real  # the same for every real query of a sentence
+    return float((per_query * n_real).sum() / n_real.sum())
+
+
+def no_collision_queries(colliding: Tensor, token_mask: Tensor) -> Tensor:
+    """Per (sentence, head), the number of real queries that collide with no real key,
+    ``(batch, heads)``: masked mode gives each of them a zero output (relative error 1)."""
+    return _no_collision(colliding, token_mask).sum(-1)
+
+
+def _no_collision(colliding: Tensor, token_mask: Tensor) -> Tensor:
+    """Boolean ``(batch, heads, n)``: a real query without any colliding real key."""
+    valid = _valid_pairs(token_mask)
+    real_rows = token_mask.bool()[:, None, :]
+    return real_rows & ~(colliding & valid).any(-1)
 
 
 def _valid_pairs(token_mask: Tensor) -> Tensor:
@@ -155,8 +185,10 @@ def approximation_sweep(
     ``draws`` hash draws (the same draws for every mode), over real (non-padding) queries:
     ``density`` (colliding fraction of real pairs), ``topk_collide`` (fraction of each query's
     ``k`` largest full-attention keys that collide with it: compare with ``density``, what a
-    random mask of the same density would get), ``output_error`` (:func:`output_error`) and
-    ``topk_recall`` (:func:`topk_recall`)."""
+    random mask of the same density would get), ``no_collision`` (fraction of real queries that
+    collide with no real key: masked mode outputs zero for them), ``output_error``
+    (:func:`output_error`), ``output_error_colliding`` (the same over the queries that collide
+    with at least one real key; NaN if none does) and ``topk_recall`` (:func:`topk_recall`)."""
     mask = additive_mask(token_mask, query.dtype)
     full_out, full_probs = full_attention(query, key, value, mask)
     real_rows = token_mask.bool()[:, None, :]
@@ -178,6 +210,8 @@ def approximation_sweep(
             )
             qb, kb = buckets(query, params), buckets(key, params)
             colliding = collision_from_buckets(qb, kb)
+            empty = _no_collision(colliding, token_mask)
+            hit_rows = real_rows & ~empty
             stats = {
                 "density": float((colliding & valid).sum() / valid.expand_as(colliding).sum()),
                 "topk_collide": float(
@@ -186,6 +220,7 @@ def approximation_sweep(
                     .mean(-1)[real_rows.expand(*top.shape[:3])]
                     .mean()
                 ),
+                "no_collision": float(empty.sum() / real_rows.expand_as(empty).sum()),
             }
             for mode in modes:
                 cfg = LSHConfig(bits=bits, tables=tables, table_size=table_size, mode=mode)
@@ -199,6 +234,7 @@ def approximation_sweep(
                     coefficients=params.coefficients,
                 )
                 stats[f"{mode}:output_error"] = output_error(out, full_out, real_rows)
+                stats[f"{mode}:output_error_colliding"] = output_error(out, full_out, hit_rows)
                 stats[f"{mode}:topk_recall"] = topk_recall(probs, full_probs, k, real_rows)
             for name, val in stats.items():
                 sums[name] = sums.get(name, 0.0) + val / draws
@@ -209,7 +245,9 @@ def approximation_sweep(
                     "mode": mode,
                     "density": sums["density"],
                     "topk_collide": sums["topk_collide"],
+                    "no_collision": sums["no_collision"],
                     "output_error": sums[f"{mode}:output_error"],
+                    "output_error_colliding": sums[f"{mode}:output_error_colliding"],
                     "topk_recall": sums[f"{mode}:topk_recall"],
                 }
             )
@@ -262,8 +300,10 @@ def compare_modes(
     attention weight paper mode puts on keys that do not collide (they get ``exp(0)``, masked
     mode gives them 0); ``mirrored_pairs``, the fraction of colliding real pairs below the
     diagonal whose score paper mode copies from ``(j, i)``; ``mirrored_score_error``, the mean
-    absolute difference between the copied score and the true ``q_i . k_j`` there; and each
-    mode's ``output_error`` against full attention."""
+    absolute difference between the copied score and the true ``q_i . k_j`` there;
+    ``no_collision_queries``, the fraction of real queries that collide with no real key (masked
+    mode gives them a zero output; :func:`no_collision_queries` counts them per sentence and
+    head); and each mode's ``output_error`` against full attention."""
     bits, tables, table_size = setting
     cfg = LSHConfig(bits=bits, tables=tables, table_size=table_size, mode="paper")
     qb, kb, params = hash_queries_keys(
@@ -293,6 +333,10 @@ def compare_modes(
         "mirrored_pairs": float(mirrored.sum() / (colliding & valid).sum()),
         "mirrored_score_error": float((paper_scores - true_scores)[mirrored].abs().mean()),
         "mean_abs_score": float(true_scores[valid].abs().mean()),
+        "no_collision_queries": float(
+            _no_collision(colliding, token_mask).sum()
+            / real_rows.expand_as(colliding[..., 0]).sum()
+        ),
         "paper_output_error": output_error(paper_out, full_out, real_rows),
         "masked_output_error": output_error(masked_out, full_out, real_rows),
     }

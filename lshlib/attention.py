@@ -36,13 +36,16 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from lshlib.bucketed import bucketed_attention, check_dropout
 from lshlib.hashing import (
     HashParams,
     HashSetting,
+    _is_int,
     buckets,
     draw_hash_params,
     validate_hash_settings,
 )
+from lshlib.masks import normalize_mask
 
 __all__ = [
     "ATTN_NAME",
@@ -65,6 +68,8 @@ CONFIG_ATTR = "lsh"  # name of the attribute holding the LSH settings on a trans
 MODES = ("paper", "masked")
 STRATEGIES = ("dense", "bucketed")
 REHASH = ("call", "fixed")
+MAX_SEED = 2**32  # seeds and layer indices are combined into one 64-bit generator seed
+MAX_LAYERS = 2**20
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,9 @@ class LSHConfig:
 
     def __post_init__(self) -> None:
         validate_hash_settings(self.bits, self.tables, self.table_size)
+        for name in ("bits", "tables", "table_size"):  # numpy integers -> int (JSON-able)
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, int(getattr(self, name)))
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.strategy not in STRATEGIES:
@@ -93,8 +101,9 @@ class LSHConfig:
             )
         if self.rehash not in REHASH:
             raise ValueError(f"rehash must be one of {REHASH}, got {self.rehash!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if not _is_int(self.seed) or not 0 <= self.seed < MAX_SEED:
+            raise ValueError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
+        object.__setattr__(self, "seed", int(self.seed))
 
     @property
     def setting(self) -> HashSetting:
@@ -148,10 +157,14 @@ def fixed_hash_params(
 ) -> HashParams:
     """The hash functions of ``rehash="fixed"``: drawn once per layer from ``config.seed`` and
     ``layer_idx``, one family per head, shape ``(1, heads, tables, bits, head_dim)`` (shared by
-    every batch element). Deterministic, so a reloaded model hashes exactly as before."""
-    return _fixed_params_cached(
+    every batch element). Deterministic, so a reloaded model hashes exactly as before. The
+    tensors are fresh copies of a cached draw: editing them cannot change later calls."""
+    layer = int(layer_idx or 0)
+    if not 0 <= layer < MAX_LAYERS:
+        raise ValueError(f"layer_idx must be in [0, 2**20), got {layer_idx!r}")
+    params = _fixed_params_cached(
         config.seed,
-        int(layer_idx or 0),
+        layer,
         heads,
         head_dim,
         config.bits,
@@ -159,6 +172,20 @@ def fixed_hash_params(
         config.table_size,
         str(torch.device(device)),
     )
+    coefficients = None if params.coefficients is None else params.coefficients.clone()
+    return HashParams(params.hyperplanes.clone(), coefficients, params.table_size)
+
+
+def _check_hash_batch(name: str, tensor: Tensor, batch: int, heads: int, tail: int) -> None:
+    """``tensor``'s leading dims (before its last ``tail``) must broadcast to (batch, heads)."""
+    lead = tuple(tensor.shape[:-tail])
+    if len(lead) > 2 or any(
+        s not in (1, t) for s, t in zip(reversed(lead), (heads, batch), strict=False)
+    ):
+        raise ValueError(
+            f"{name} of shape {tuple(tensor.shape)} has leading dims {lead} that do not "
+            f"broadcast to (batch, heads) = ({batch}, {heads})"
+        )
 
 
 def _resolve_params(
@@ -189,12 +216,16 @@ def _resolve_params(
             "hyperplanes must have shape (..., tables, bits, head_dim) = (..., "
             f"{config.tables}, {config.bits}, {head_dim}), got {tuple(hyperplanes.shape)}"
         )
+    _check_hash_batch("hyperplanes", hyperplanes, batch, heads, 3)
     if config.table_size is not None and coefficients is None:
         raise ValueError(
             f"table_size={config.table_size} needs coefficients along with the hyperplanes"
         )
     if config.table_size is None and coefficients is not None:
         raise ValueError("coefficients were given but table_size is None (plain signatures)")
+    if coefficients is not None:
+        _check_hash_batch("coefficients", coefficients, batch, heads, 2)
+        coefficients = coefficients.to(query.device)
     return HashParams(hyperplanes.to(query.device), coefficients, config.table_size)
 
 
@@ -266,12 +297,19 @@ def paper_score_matrix(
 
 def _check_inputs(query: Tensor, key: Tensor, value: Tensor, mode: str) -> None:
     for name, t in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(t, Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(t)}")
         if t.dim() != 4:
             raise ValueError(f"{name} must be (batch, heads, n, head_dim), got {tuple(t.shape)}")
         if not torch.is_floating_point(t):
             raise ValueError(f"{name} must be a floating tensor, got dtype {t.dtype}")
+    if not query.dtype == key.dtype == value.dtype:
+        raise ValueError(
+            "query, key and value must share one dtype, got "
+            f"{query.dtype}, {key.dtype} and {value.dtype}"
+        )
     if (
-        key.shape != value.shape
+        key.shape[:3] != value.shape[:3]
         or query.shape[:2] != key.shape[:2]
         or query.shape[3] != key.shape[3]
     ):
@@ -284,34 +322,6 @@ def _check_inputs(query: Tensor, key: Tensor, value: Tensor, mode: str) -> None:
             "mode 'paper' mirrors scores across the diagonal and needs as many queries as keys, "
             f"got {query.shape[2]} and {key.shape[2]}"
         )
-
-
-def _prepare_mask(mask: Tensor | None, target: tuple[int, ...], dtype: torch.dtype):
-    """The additive mask in ``dtype`` (masked entries at ``finfo(dtype).min``), or ``None``."""
-    if mask is None:
-        return None
-    try:
-        ok = mask.dim() <= 4 and torch.broadcast_shapes(mask.shape, target) == torch.Size(target)
-    except RuntimeError:
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"attention_mask of shape {tuple(mask.shape)} does not broadcast to {target}"
-        )
-    if mask.dtype == dtype:
-        return mask
-    blocked = _blocked(mask)
-    base = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
-    if mask.dtype != torch.bool:
-        base = mask.to(dtype).masked_fill(blocked, 0.0)
-    return base.masked_fill_(blocked, torch.finfo(dtype).min)
-
-
-def _blocked(mask: Tensor) -> Tensor:
-    """Boolean: where the mask forbids attention (a masking value, or False in a bool mask)."""
-    if mask.dtype == torch.bool:
-        return ~mask
-    return mask <= torch.finfo(mask.dtype).min / 2
 
 
 def lsh_attention(
@@ -331,15 +341,30 @@ def lsh_attention(
 ) -> tuple[Tensor, Tensor | None]:
     """BERT-LSH attention on ``(batch, heads, n, head_dim)`` inputs.
 
-    ``attention_mask`` is transformers' additive float mask broadcastable to
-    ``(batch, heads, n_q, n_k)`` (or a boolean mask, True = attend). ``hyperplanes``
-    ``(batch, heads, tables, bits, head_dim)`` and ``coefficients`` ``(batch, heads, tables,
-    bits)`` (each broadcastable) fix the hash functions; otherwise they are drawn from
-    ``generator`` (``rehash="call"``) or from ``config.seed`` and ``layer_idx``
-    (``rehash="fixed"``). Returns the output ``(batch, heads, n_q, head_dim)`` and, for the
-    dense strategy, the probabilities ``(batch, heads, n_q, n_k)`` (``None`` when bucketed).
+    ``attention_mask`` may be boolean (True = attend), integer 0/1 (1 = attend) or additive
+    float of any float dtype, broadcastable to ``(batch, heads, n_q, n_k)``; see
+    :mod:`lshlib.masks`. In both modes a query row whose keys are all blocked by the mask gets
+    an all-zero probability row and a zero output (never NaN, also under ``-inf`` masks).
+    ``hyperplanes`` ``(batch, heads, tables, bits, head_dim)`` and ``coefficients`` ``(batch,
+    heads, tables, bits)`` (each broadcastable) fix the hash functions; otherwise they are drawn
+    from ``generator`` (``rehash="call"``) or from ``config.seed`` and ``layer_idx``
+    (``rehash="fixed"``). Note: with ``rehash="call"`` and no ``generator``, every call draws
+    fresh hashes from torch's global RNG, so two evaluations of the same model differ; pass a
+    generator, seed torch, or use ``rehash="fixed"`` for reproducible evaluation.
+
+    Returns the output ``(batch, heads, n_q, head_dim)`` and, for the dense strategy, the
+    probabilities ``(batch, heads, n_q, n_k)`` (``None`` when bucketed, which never forms them).
+    Through transformers, ``output_attentions=True`` yields ``()`` for every strategy:
+    transformers records attention weights only for its "eager" implementation; call this
+    function with the dense strategy to get them.
     """
+    if not isinstance(config, LSHConfig):
+        raise ValueError(
+            f"config must be an LSHConfig, got {type(config).__name__} (build one from a dict "
+            "with LSHConfig.from_dict)"
+        )
     _check_inputs(query, key, value, config.mode)
+    dropout = check_dropout(dropout)
     if scaling is None:
         scaling = query.shape[-1] ** -0.5
     qb, kb, _ = hash_queries_keys(
@@ -351,12 +376,7 @@ def lsh_attention(
         generator=generator,
         layer_idx=layer_idx,
     )
-    batch, heads, n_q, _ = query.shape
-    target = (batch, heads, n_q, key.shape[2])
-
     if config.strategy == "bucketed":
-        from lshlib.bucketed import bucketed_attention  # lazy: the kernel lives in its own module
-
         out = bucketed_attention(
             query,
             key,
@@ -369,34 +389,55 @@ def lsh_attention(
             training=training,
         )
         return out, None
+    return _dense_attention(
+        query,
+        key,
+        value,
+        qb,
+        kb,
+        attention_mask,
+        config.mode,
+        scaling,
+        dropout if training else 0.0,
+    )
 
-    mask = _prepare_mask(attention_mask, target, query.dtype)
-    not_colliding = collision_from_buckets(qb, kb, negate=True)
+
+def _dense_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    qb: Tensor,
+    kb: Tensor,
+    attention_mask: Tensor | None,
+    mode: str,
+    scaling: float,
+    dropout: float,
+) -> tuple[Tensor, Tensor]:
+    """The dense strategy: every score, then the mode's masking; returns (output, probs)."""
+    target = (*query.shape[:3], key.shape[2])
+    mask = normalize_mask(attention_mask, target, query.dtype)
     # One matmul for all scores, the scaling folded into the (small) query. The in-place ops
     # below are safe for autograd: the matmul's backward needs only its inputs.
     scores = torch.matmul(query * scaling, key.transpose(-1, -2))
     min_value = torch.finfo(scores.dtype).min
-
-    if config.mode == "paper":
+    not_colliding = collision_from_buckets(qb, kb, negate=True)
+    if mode == "paper":
         # Step 4: zero for non-colliding pairs, then the upper triangle (i <= j, the pairs the
         # authors visit) mirrored onto the lower one. Step 5: add the mask, softmax.
         scores = _paper_scores_(scores, not_colliding)
-        if mask is not None:
-            scores.add_(mask)
-            if scores.dtype not in (torch.float32, torch.float64):
-                scores.clamp_min_(min_value)  # score + finfo.min may round to -inf in float16
-        probs = torch.softmax(scores, dim=-1)
+        blocked = None if mask is None else ~mask.allowed
     else:
-        blocked = not_colliding
-        if mask is not None:
-            blocked = blocked | _blocked(mask)
-            scores.add_(mask)
+        blocked = not_colliding if mask is None else not_colliding | ~mask.allowed
+    if mask is not None and mask.bias is not None:
+        scores.add_(mask.bias)
+        if scores.dtype not in (torch.float32, torch.float64):
+            scores.clamp_min_(min_value)  # score + bias may round to -inf in float16
+    if blocked is not None:
         scores.masked_fill_(blocked, min_value)
-        probs = torch.softmax(scores, dim=-1)
-        empty = blocked.all(dim=-1, keepdim=True)  # rows that attend to nothing: zero, not NaN
-        probs = probs.masked_fill(empty, 0.0)
-
-    if training and dropout > 0.0:
+    probs = torch.softmax(scores, dim=-1)
+    if blocked is not None:  # rows that attend to nothing: zero, not NaN or uniform
+        probs = probs.masked_fill(blocked.all(dim=-1, keepdim=True), 0.0)
+    if dropout > 0.0:
         probs = F.dropout(probs, p=dropout, training=True)
     return torch.matmul(probs, value), probs
 
@@ -412,14 +453,20 @@ def full_attention(
     attention_mask: Tensor | None = None,
     scaling: float | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Ordinary softmax attention (output, probabilities): the target LSH approximates."""
+    """Ordinary softmax attention (output, probabilities): the target LSH approximates. Masks as
+    in :func:`lsh_attention`; a row whose keys are all blocked gets zero output."""
     if scaling is None:
         scaling = query.shape[-1] ** -0.5
     scores = torch.matmul(query, key.transpose(-1, -2)) * scaling
-    if attention_mask is not None:
-        target = (*query.shape[:3], key.shape[2])
-        scores = scores + _prepare_mask(attention_mask, target, query.dtype)
-    probs = torch.softmax(scores, dim=-1)
+    mask = normalize_mask(attention_mask, (*query.shape[:3], key.shape[2]), query.dtype)
+    if mask is None:
+        probs = torch.softmax(scores, dim=-1)
+        return torch.matmul(probs, value), probs
+    if mask.bias is not None:
+        scores = scores + mask.bias
+    blocked = ~mask.allowed
+    probs = torch.softmax(scores.masked_fill(blocked, torch.finfo(scores.dtype).min), dim=-1)
+    probs = probs.masked_fill(blocked.all(dim=-1, keepdim=True), 0.0)  # fully masked rows: 0
     return torch.matmul(probs, value), probs
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile
 from transformers import ReformerConfig
 from transformers.models.reformer.modeling_reformer import LSHSelfAttention
 
@@ -43,6 +44,7 @@ from lshlib.measure import (
     in_fresh_process,
     machine_info,
     peak_memory,
+    quiet_stderr,
     rss_growth,
     time_call,
 )
@@ -362,6 +364,35 @@ def fresh_process_memory(quick: bool) -> dict:
         out[method] = in_fresh_process("lshlib.bench:rss_child", method=method, n=n)["bytes"]
     out["ratio_bucketed_to_sdpa"] = out["bucketed"] / out["sdpa"] if out["sdpa"] else None
     return out
+
+
+def profile_call(
+    n: int = 8192, bits: int = 4, tables: int = 1, backward: bool = True, top: int = 12
+) -> list[dict]:
+    """Where one bucketed call spends its time: ``torch.profiler`` over one forward (and
+    backward) at length ``n`` after a warm-up call, the ``top`` operators by self CPU time with
+    their share of the total."""
+    gen = torch.Generator().manual_seed(0)
+    shape = (BATCH, HEADS, n, HEAD_DIM)
+    q, k, v = (torch.randn(shape, generator=gen).requires_grad_() for _ in range(3))
+    cfg = LSHConfig(bits=bits, tables=tables, table_size=None, mode="masked", strategy="bucketed")
+
+    def call() -> None:
+        out = lsh_attention(q, k, v, config=cfg)[0]
+        if backward:
+            out.backward(torch.ones_like(out))
+
+    call()
+    with quiet_stderr(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        call()
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
+    return [
+        {"operator": e.key, "calls": e.count, "self_ms": e.self_cpu_time_total / 1000,
+         "share": e.self_cpu_time_total / total}
+        for e in events[:top]
+    ]  # fmt: skip
 
 
 def crossover_table(bench: dict) -> list[dict]:

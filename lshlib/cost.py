@@ -15,7 +15,9 @@ Conventions (stated, so that every number can be checked): a multiply-add is 2 F
 ``torch.utils.flop_counter.FlopCounterMode`` counts matrix products; elementwise work counts one
 operation per element per elementary step (constants below). The backward pass of a product
 ``A B`` costs two products of the same size (``dA`` and ``dB``); the softmax backward costs
-:data:`SOFTMAX_BWD` per entry; hashing has no backward (the sign has no gradient).
+:data:`SOFTMAX_BWD` per entry; hashing has no backward (the sign has no gradient). The bucketed
+kernel keeps no scores for its backward: it recomputes them (one more score product, and the
+subtraction of the saved log-sum-exp and the exp per entry), as FlashAttention does.
 
 FlopCounterMode sees only the matrix products (``mm``/``bmm``/``baddbmm``, einsum lowered to
 them, and SDPA); it does not see softmax, exp, comparisons, sorting, gathers or the authors'
@@ -174,7 +176,9 @@ def attention_counts(
     # sort keys and queries per table: n log2 n comparisons each, plus the bucket searches
     sort_ops = tables * sum(m * max(math.ceil(math.log2(max(m, 2))), 1) * 2 for m in (n_q, n_k))
     matmul = hash_mm + 2 * (d + d_v) * computed
-    return _ops(bh, d, d_v, computed, computed, hashing=hash_ops + sort_ops, matmul=matmul)
+    return _ops(
+        bh, d, d_v, computed, computed, hashing=hash_ops + sort_ops, matmul=matmul, recompute=True
+    )
 
 
 def _ops(
@@ -187,16 +191,19 @@ def _ops(
     hashing: float = 0,
     softmax_fwd: int = SOFTMAX_FWD,
     matmul: float,
+    recompute: bool = False,
 ) -> OpCounts:
     """Counts of ``bh`` (batch, head) blocks that compute ``scored`` dot products and carry
-    ``weighted`` probabilities through softmax and the value product, forward and backward."""
+    ``weighted`` probabilities through softmax and the value product, forward and backward.
+    ``recompute``: the backward recomputes the scores and probabilities from the saved
+    log-sum-exp instead of keeping them (one more score product; subtract and exp per entry)."""
     return OpCounts(
         hashing=int(bh * hashing),
         scores=int(bh * 2 * d * scored),
         softmax=int(bh * softmax_fwd * weighted),
         value=int(bh * 2 * d_v * weighted),
-        scores_bwd=int(bh * 4 * d * scored),
-        softmax_bwd=int(bh * SOFTMAX_BWD * weighted),
+        scores_bwd=int(bh * (6 if recompute else 4) * d * scored),
+        softmax_bwd=int(bh * (SOFTMAX_BWD + (2 if recompute else 0)) * weighted),
         value_bwd=int(bh * 4 * d_v * weighted),
         dot_products=int(bh * scored),
         matmul_flops=int(bh * matmul),

@@ -17,10 +17,12 @@ show exactly the buckets it computed with and a test can compare against an orac
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -35,19 +37,35 @@ __all__ = [
     "collision_matrix",
     "collisions",
     "validate_hash_settings",
+    "MAX_TABLE_SIZE",
 ]
 
 
+MAX_TABLE_SIZE = 2**62
+"""Exclusive upper bound on ``table_size``: folded ids ``sum_j bit_j * coefficient_j`` must fit
+in int64 (see :func:`validate_hash_settings`)."""
+
+
+def _is_int(x: object) -> bool:
+    """True for Python and numpy integers, False for bools (``np.int64`` is an ``Integral``)."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool | np.bool_)
+
+
 def validate_hash_settings(bits: int, tables: int, table_size: int | None) -> None:
-    """Raise ``ValueError`` naming the bad value and the valid range."""
-    if isinstance(bits, bool) or not isinstance(bits, int) or bits < 1 or bits > 62:
+    """Raise ``ValueError`` naming the bad value and the valid range (numpy integers accepted)."""
+    if not _is_int(bits) or not 1 <= bits <= 62:
         raise ValueError(f"bits must be an integer in [1, 62], got {bits!r}")
-    if isinstance(tables, bool) or not isinstance(tables, int) or tables < 1:
+    if not _is_int(tables) or tables < 1:
         raise ValueError(f"tables must be an integer >= 1, got {tables!r}")
     if table_size is not None and (
-        isinstance(table_size, bool) or not isinstance(table_size, int) or table_size < 2
+        not _is_int(table_size)
+        or not 2 <= table_size < MAX_TABLE_SIZE
+        or (table_size - 1) * int(bits) >= 2**63
     ):
-        raise ValueError(f"table_size must be an integer >= 2 or None, got {table_size!r}")
+        raise ValueError(
+            f"table_size must be None or an integer >= 2 and < 2**62 with (table_size - 1) * "
+            f"bits < 2**63 (folded ids must fit in int64), got {table_size!r} with bits={bits!r}"
+        )
 
 
 class HashSetting(NamedTuple):
@@ -149,6 +167,8 @@ def draw_hash_params(
         raise ValueError("give either generator or seed, not both")
     if not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating dtype, got {dtype}")
+    bits, tables = int(bits), int(tables)
+    table_size = None if table_size is None else int(table_size)
     if seed is not None:
         generator = torch.Generator(device=device or "cpu").manual_seed(seed)
     shape = (*batch_shape, tables, bits)

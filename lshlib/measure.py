@@ -31,7 +31,7 @@ def _sync(device: torch.device | str | None) -> None:
 
 
 @contextlib.contextmanager
-def _quiet_stderr():
+def quiet_stderr():
     """Silence file descriptor 2 (the profiler's C++ start/stop notices) inside the block."""
     try:
         saved = os.dup(2)
@@ -49,7 +49,7 @@ def _quiet_stderr():
 
 def _profiled_peak(fn: Callable[[], object]) -> int:
     """Peak of torch's CPU allocations during ``fn()`` from the profiler's memory records."""
-    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     deltas = []
     for e in prof.events():
@@ -117,7 +117,7 @@ def time_call(
         times.append(time.perf_counter() - t0)
     t = torch.tensor(times, dtype=torch.float64)
     return {
-        "median": float(t.median()),
+        "median": float(t.quantile(0.5)),  # interpolated, like the quartiles
         "q1": float(t.quantile(0.25)),
         "q3": float(t.quantile(0.75)),
         "min": float(t.min()),

@@ -22,7 +22,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lshlib.hashing import HashSetting, collisions, draw_hash_params, validate_hash_settings
+from lshlib.hashing import (
+    HashSetting,
+    buckets,
+    collisions,
+    draw_hash_params,
+    validate_hash_settings,
+)
 from lshlib.scales import sizes
 
 __all__ = [
@@ -51,6 +57,8 @@ __all__ = [
     "setting_summary",
     "agreement_summary",
     "density_check",
+    "sweep_probability_range",
+    "bucket_cluster_counts",
 ]
 
 AngleLike = TypeVar("AngleLike", float, np.ndarray, Tensor)
@@ -66,9 +74,10 @@ PAPER_SETTING = HashSetting(bits=2, tables=1, table_size=256)
 def paper_sweep(
     bits: Sequence[int] = (2, 4, 6, 8),
     tables: Sequence[int] = (1, 2, 3, 4),
-    table_sizes: Sequence[int | None] = (64, 128, 256),
+    table_sizes: Sequence[int | None] = (64, 128, 192, 256),
 ) -> list[HashSetting]:
-    """The grid of the paper's parameter sweep (bands 2-8, num_hashes 1-4, table_size 64-256)."""
+    """The grid of the paper's parameter sweep: bands 2, 4, 6, 8; num_hashes 1-4; table_size 64,
+    128, 192, 256 (``lsh-params.txt`` in the authors' repository; 64 settings)."""
     return [HashSetting(b, t, s) for b in bits for t in tables for s in table_sizes]
 
 
@@ -496,18 +505,21 @@ def setting_summary(
 
 def agreement_summary(curves: Sequence[CollisionCurve]) -> dict[str, float | int]:
     """How well simulation matches the closed form over many curves: number of points, largest
-    |z| and the fractions within 2 and 3 standard errors (about 0.954 and 0.997 if the closed
-    form is right; exact points, probability 0 or 1, count as z = 0 when matched)."""
+    |z| and the fractions within 2 and 3 standard errors, beside what a standard normal gives
+    (``normal: ...``, the expectation if the closed form is right; exact points, probability 0
+    or 1, count as z = 0 when matched)."""
     if not curves:
         raise ValueError("curves is empty")
     z = np.abs(np.concatenate([c.z_scores for c in curves]))
-    return {
+    out: dict[str, float | int] = {
         "settings": len(curves),
         "points": int(z.size),
         "max |z|": float(z.max()),
-        "within 2 s.e.": float(np.mean(z <= 2)),
-        "within 3 s.e.": float(np.mean(z <= 3)),
     }
+    for k in (2, 3):
+        out[f"within {k} s.e."] = float(np.mean(z <= k))
+        out[f"normal: within {k} s.e."] = math.erf(k / math.sqrt(2.0))
+    return out
 
 
 def density_check(
@@ -529,3 +541,49 @@ def density_check(
         "sampled density": sampled,
         "sampled standard error": stderr,
     }
+
+
+def sweep_probability_range(
+    angle_deg: float = 90.0, settings: Iterable[HashSetting | tuple] | None = None
+) -> dict[int, tuple[float, float]]:
+    """For each number of bits in ``settings`` (default :func:`paper_sweep`), the smallest and
+    largest collision probability at ``angle_deg`` over its tables and table sizes: how many
+    unrelated (90 degree) pairs a sweep setting with that many bits lets through."""
+    grid = [HashSetting(*s) for s in (paper_sweep() if settings is None else settings)]
+    if not grid:
+        raise ValueError("settings is empty")
+    theta = math.radians(angle_deg)
+    out: dict[int, tuple[float, float]] = {}
+    for bits in sorted({s.bits for s in grid}):
+        probs = [collision_probability(theta, *s) for s in grid if s.bits == bits]
+        out[bits] = (min(probs), max(probs))
+    return out
+
+
+def bucket_cluster_counts(
+    rows: Tensor,
+    cluster_ids: Tensor,
+    setting: HashSetting | tuple[int, int, int | None],
+    *,
+    hash_seed: int = 0,
+) -> list[dict[int, list[int]]]:
+    """Which true clusters share a bucket under one hash draw: per table, ``{bucket id: rows of
+    each cluster in it}`` (buckets ordered by size), with the hashes drawn exactly as the
+    explorer frame draws them (``draw_hash_params(..., seed=hash_seed)``, float64)."""
+    setting = HashSetting(*setting)
+    _check_rows(rows, "rows")
+    if cluster_ids.shape != rows.shape[:1]:
+        raise ValueError(
+            f"cluster_ids must have shape ({rows.shape[0]},), got {tuple(cluster_ids.shape)}"
+        )
+    clusters = int(cluster_ids.max()) + 1
+    params = draw_hash_params(rows.shape[-1], *setting, seed=hash_seed, dtype=torch.float64)
+    ids = buckets(rows.to(torch.float64), params)  # (tables, n)
+    tables = []
+    for table in ids:
+        counts = {
+            int(b): torch.bincount(cluster_ids[table == b], minlength=clusters).tolist()
+            for b in table.unique()
+        }
+        tables.append(dict(sorted(counts.items(), key=lambda kv: -sum(kv[1]))))
+    return tables

@@ -316,3 +316,140 @@ def test_widget_draws_headless():
     explorer.controls["mode"].value = "masked"
     explorer.controls["bits"].value = 5
     assert explorer.frames_drawn == 3
+
+
+# ------------------------------------------------------------------------------ masks (issue 10)
+
+
+def _strategies(bits=2, tables=1, table_size=None):
+    kw = dict(bits=bits, tables=tables, table_size=table_size, mode="masked")
+    return LSHConfig(**kw, strategy="dense"), LSHConfig(**kw, strategy="bucketed")
+
+
+def _both(q, k, v, mask, bits=2, tables=1, table_size=None, seed=0):
+    """Dense and bucketed masked-mode outputs with the same hashes."""
+    p = draw_hash_params(q.shape[-1], bits, tables, table_size, batch_shape=q.shape[:2], seed=seed)
+    kw = dict(hyperplanes=p.hyperplanes, coefficients=p.coefficients)
+    return [
+        lsh_attention(q, k, v, mask, config=c, **kw)[0]
+        for c in _strategies(bits, tables, table_size)
+    ]
+
+
+def test_float64_inputs_with_float32_mask_never_attend_to_padding():
+    """Issue 10 reproduction: bucketed attended to padding (max |out| 100 vs 2.43)."""
+    from lshlib.attention import additive_mask
+
+    for seed in range(10):
+        g = torch.Generator().manual_seed(seed)
+        q, k, v = (torch.randn(1, 2, 8, 16, generator=g, dtype=torch.float64) for _ in range(3))
+        v[..., 5:, :] = 100.0
+        m = additive_mask(torch.tensor([[1] * 5 + [0] * 3]))  # float32
+        dense, sparse = _both(q, k, v, m, seed=seed)
+        assert dense.abs().max() < 50 and sparse.abs().max() < 50
+        torch.testing.assert_close(sparse, dense, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("kind", ["bool", "int", "float32", "float64", "neginf", "input"])
+def test_every_mask_kind_blocks_the_same_keys(kind, dtype):
+    """Bool, integer 0/1 and additive float masks of any float dtype mean the same thing for
+    dense, bucketed and paper mode, whatever the input dtype."""
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 2, 12, 8).to(dtype) for _ in range(3))
+    v[:, :, 9:] = 100.0  # padded keys: any weight on them shows
+    real = torch.ones(2, 12, dtype=torch.long)
+    real[:, 9:] = 0
+    real[1, :] = 0  # an all-padding batch element
+    mask = {
+        "bool": real.bool()[:, None, None, :],
+        "int": real[:, None, None, :],
+        "float32": (1.0 - real[:, None, None, :].float()) * torch.finfo(torch.float32).min,
+        "float64": (1.0 - real[:, None, None, :].double()) * torch.finfo(torch.float64).min,
+        "neginf": torch.zeros(2, 1, 1, 12).masked_fill(real[:, None, None, :] == 0, -float("inf")),
+        "input": (1.0 - real[:, None, None, :].to(dtype)) * torch.finfo(dtype).min,
+    }[kind]
+    dense, sparse = _both(q, k, v, mask, bits=1)
+    for out in (dense, sparse):
+        assert torch.isfinite(out).all() and out.abs().max() < 50
+        assert (out[1] == 0).all()  # attends to nothing
+    tol = 1e-2 if dtype in (torch.float16, torch.bfloat16) else 1e-5
+    torch.testing.assert_close(sparse.float(), dense.float(), atol=tol, rtol=tol)
+    paper, probs = lsh_attention(q, k, v, mask, config=LSHConfig(mode="paper"))
+    assert torch.isfinite(paper).all() and (probs[..., 9:] == 0).all() and (paper[1] == 0).all()
+
+
+@pytest.mark.parametrize(
+    "shape", [(2, 1, 1, 10), (2, 1, 10, 1), (2, 1, 10, 10), (10, 10), (1, 10), (2, 10, 10)]
+)
+def test_every_broadcastable_mask_shape(shape):
+    torch.manual_seed(1)
+    q, k, v = (torch.randn(2, 2, 10, 8) for _ in range(3))
+    mask = torch.rand(shape) > 0.3
+    dense, sparse = _both(q, k, v, mask, bits=1, tables=2)
+    torch.testing.assert_close(sparse, dense, atol=1e-5, rtol=1e-5)
+
+
+def test_wrong_mask_batch_names_the_shapes():
+    q, k, v, _ = _inputs(batch=2, n=6)
+    for cfg in _strategies():
+        with pytest.raises(ValueError, match=r"\(3, 1, 1, 6\).*\(2, 2, 6, 6\).*batch"):
+            lsh_attention(q, k, v, torch.ones(3, 1, 1, 6, dtype=torch.bool), config=cfg)
+    with pytest.raises(ValueError, match="0 \\(blocked\\) and 1"):
+        lsh_attention(q, k, v, torch.full((2, 1, 1, 6), 2), config=_strategies()[0])
+
+
+def test_paper_mode_fully_masked_rows_under_neginf_mask_are_zero_not_nan():
+    q, k, v, _ = _inputs(batch=2, n=8, dtype=torch.float32)
+    for t in (q, k, v):
+        t.requires_grad_(True)
+    mask = torch.zeros(2, 1, 1, 8)
+    mask[1] = -float("inf")  # element 1 is all padding
+    mask[0, ..., 6:] = -float("inf")
+    out, probs = lsh_attention(q, k, v, mask, config=LSHConfig(mode="paper"))
+    assert torch.isfinite(out).all() and (out[1] == 0).all() and (probs[1] == 0).all()
+    assert torch.allclose(probs[0].sum(-1), torch.ones(2, 8))
+    out.sum().backward()
+    assert all(torch.isfinite(t.grad).all() for t in (q, k, v))
+    full, _ = full_attention(q, k, v, mask)
+    assert torch.isfinite(full).all() and (full[1] == 0).all()
+
+
+def test_dense_rejects_dropout_outside_unit_interval():
+    q, k, v, _ = _inputs(batch=2, n=6, dtype=torch.float32)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="dropout"):
+            lsh_attention(q, k, v, config=LSHConfig(), dropout=bad)
+
+
+def test_config_rejects_overflowing_table_size_and_seed_and_accepts_numpy_ints():
+    import numpy as np
+
+    with pytest.raises(ValueError, match="table_size"):
+        LSHConfig(table_size=2**62)
+    with pytest.raises(ValueError, match="seed"):
+        LSHConfig(seed=2**40)
+    cfg = LSHConfig(bits=np.int64(3), tables=np.int32(2), table_size=np.int64(64))
+    assert type(cfg.bits) is int and cfg.to_dict()["table_size"] == 64
+
+
+def test_mixed_dtypes_hyperplane_batch_and_dict_config_raise_value_error():
+    q, k, v, _ = _inputs(batch=2, n=6, dtype=torch.float32)
+    with pytest.raises(ValueError, match="dtype"):
+        lsh_attention(q, k.double(), v, config=LSHConfig())
+    hp = draw_hash_params(8, 2, 1, 256, batch_shape=(3, 2), seed=0)
+    with pytest.raises(ValueError, match=r"broadcast to \(batch, heads\)"):
+        lsh_attention(
+            q, k, v, config=LSHConfig(), hyperplanes=hp.hyperplanes, coefficients=hp.coefficients
+        )
+    with pytest.raises(ValueError, match="LSHConfig"):
+        lsh_attention(q, k, v, config={"bits": 2})
+
+
+def test_fixed_hash_params_cannot_be_corrupted_by_callers():
+    from lshlib.attention import fixed_hash_params
+
+    fixed = LSHConfig(rehash="fixed", seed=1)
+    first = fixed_hash_params(fixed, 2, 8)
+    first.hyperplanes.zero_()
+    assert fixed_hash_params(fixed, 2, 8).hyperplanes.abs().sum() > 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import lshlib.bucket_layout as bucket_layout
 import lshlib.bucketed as bk
 from lshlib.bucketed import bucketed_attention, plan_layout
 from lshlib.hashing import buckets, draw_hash_params
@@ -68,7 +69,7 @@ def test_matches_oracle(bits, tables, table_size, n):
 @pytest.mark.parametrize("chunk", [1, 3, 8, 128])
 def test_chunk_sizes_and_small_slabs(chunk, monkeypatch):
     # tiny slabs force windows wider than the budget into slabs of their own
-    monkeypatch.setattr(bk, "SLAB_ELEMENTS", 37)
+    monkeypatch.setattr(bucket_layout, "SLAB_ELEMENTS", 37)
     q, k, v = inputs(1, 2, 45, 8, seed=3)
     hp = draw_hash_params(8, 2, 2, None, batch_shape=(1, 2), seed=1)
     compare(q, k, v, buckets(q.detach(), hp), buckets(k.detach(), hp), chunk=chunk)
@@ -199,3 +200,36 @@ def test_dispatch_from_lsh_attention_matches_dense_strategy():
     b, probs = lsh_attention(q, k, v, mask, config=sparse, **kw)
     assert probs is None
     torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("tables", [1, 3])
+def test_batched_gemm_path_matches_oracle(tables, monkeypatch):
+    """The path used off CPU (and for dropout) agrees with the oracle too."""
+    monkeypatch.setattr(bk, "_fused_cpu_available", lambda: False)
+    q, k, v = inputs(2, 2, 40, 8, seed=14)
+    hp = draw_hash_params(8, 2, tables, None, batch_shape=(2, 2), seed=8)
+    mask = torch.zeros(2, 1, 1, 40)
+    mask[1, ..., -7:] = float("-inf")
+    compare(q, k, v, buckets(q.detach(), hp), buckets(k.detach(), hp), mask)
+
+
+def test_dropout_gradients_are_exact():
+    """Backward redraws the forward's dropout mask: gradcheck in float64 with a fixed seed."""
+    g = torch.Generator().manual_seed(15)
+    q, k, v = (torch.randn(1, 2, 12, 4, generator=g, dtype=torch.float64) for _ in range(3))
+    qb = torch.randint(0, 2, (1, 2, 2, 12), generator=g)
+    kb = torch.randint(0, 2, (1, 2, 2, 12), generator=g)
+
+    def fn(q, k, v):
+        torch.manual_seed(0)
+        return bucketed_attention(q, k, v, qb, kb, scaling=0.5, dropout=0.3, training=True)
+
+    inputs_ = tuple(t.requires_grad_(True) for t in (q, k, v))
+    assert torch.autograd.gradcheck(fn, inputs_, fast_mode=True)
+
+
+def test_mixed_dtypes_rejected():
+    q, k, v = inputs(1, 1, 5, 4, seed=0)
+    qb = torch.zeros(1, 1, 1, 5, dtype=torch.int64)
+    with pytest.raises(ValueError, match="dtype"):
+        bucketed_attention(q, k.double(), v, qb, qb, scaling=1.0)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from lshlib import theory as T
+from lshlib.hashing import collisions, draw_hash_params
 from lshlib.report import hashing as report_hashing
 
 # (bits, tables, table_size, theta): spans the paper's sweep (bits 2-8, tables 1-4, table_size
@@ -290,3 +291,69 @@ def test_figures_and_widget_build_headless(tmp_path, monkeypatch):
     explorer.controls["bits"].value = 3
     assert explorer.frames_drawn == 2
     plt.close("all")
+
+
+def test_paper_sweep_is_the_authors_grid():
+    sweep = T.paper_sweep()
+    assert len(sweep) == 64 and len(set(sweep)) == 64
+    assert sorted({s.table_size for s in sweep}) == [64, 128, 192, 256]
+    assert sorted({s.bits for s in sweep}) == [2, 4, 6, 8]
+    assert sorted({s.tables for s in sweep}) == [1, 2, 3, 4]
+    assert T.PAPER_SETTING in sweep
+
+
+def test_sweep_probability_range_brackets_every_setting():
+    ranges = T.sweep_probability_range(90.0)
+    assert list(ranges) == [2, 4, 6, 8]
+    for setting in T.paper_sweep():
+        low, high = ranges[setting.bits]
+        assert low <= T.collision_probability(math.pi / 2, *setting) <= high
+    # the sparsest and densest 2-bit settings: 1 table of 256 buckets, 4 tables of 64
+    assert ranges[2] == (
+        pytest.approx(T.collision_probability(math.pi / 2, 2, 1, 256)),
+        pytest.approx(T.collision_probability(math.pi / 2, 2, 4, 64)),
+    )
+    assert T.sweep_probability_range(60.0, [(2, 1, 256)]) == {
+        2: (pytest.approx(0.4466, abs=1e-4),) * 2
+    }
+    with pytest.raises(ValueError, match="empty"):
+        T.sweep_probability_range(90.0, [])
+
+
+def test_bucket_cluster_counts_partition_the_rows():
+    rows, ids = T.clustered_vectors(24, 8, clusters=3, spread=0.1, seed=1)
+    (table,) = T.bucket_cluster_counts(rows, ids, (2, 1, 256), hash_seed=0)
+    assert sum(sum(c) for c in table.values()) == 24
+    assert [sum(c) for c in table.values()] == sorted(
+        (sum(c) for c in table.values()), reverse=True
+    )
+    assert len(table) <= 4  # 2 bits: at most 4 signatures, whatever the table size
+    # the same draw as the explorer frame: rows collide iff they share the bucket, so the
+    # colliding pairs (diagonal included) number the sum of squared bucket sizes
+    params = draw_hash_params(8, 2, 1, 256, seed=0, dtype=torch.float64)
+    hits = collisions(rows, rows, params)
+    assert int(hits.sum()) == sum(sum(c) ** 2 for c in table.values())
+    tables = T.bucket_cluster_counts(rows, ids, (3, 2, None), hash_seed=0)
+    assert len(tables) == 2
+    with pytest.raises(ValueError, match="cluster_ids"):
+        T.bucket_cluster_counts(rows, ids[:5], (2, 1, 256))
+
+
+def test_blocks_and_range_reports_agree_with_the_numbers():
+    rows, ids = T.clustered_vectors(12, 8, clusters=2, spread=0.5, seed=0)
+    text = report_hashing.blocks_report(rows, ids, (2, 1, 256), hash_seed=3)
+    first, *buckets = text.splitlines()
+    expected = float(T.collision_probability_matrix(rows, rows, 2, 1, 256).mean())
+    assert f"exact mean P(collide) {expected:.3f}" in first and "hash seed 3" in first
+    assert sum(int(line.split(":")[1].split("rows")[0]) for line in buckets) == 12
+    ranges = {2: (0.25, 0.7), 8: (0.0078, 0.0756)}
+    lines = report_hashing.sweep_range_report(ranges).splitlines()
+    assert lines[1] == "bits=2: 0.2500 to 0.7000 (25.0% to 70.0%)"
+    assert lines[2] == "bits=8: 0.0078 to 0.0756 (0.8% to 7.6%)"
+
+
+def test_agreement_summary_gives_normal_reference():
+    curve = T.simulate_collision_curve((2, 1, None), [0.5, 1.0], dim=4, trials=200)
+    summary = T.agreement_summary([curve])
+    assert summary["normal: within 2 s.e."] == pytest.approx(0.9545, abs=1e-4)
+    assert summary["normal: within 3 s.e."] == pytest.approx(0.9973, abs=1e-4)

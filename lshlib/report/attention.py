@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from lshlib.analysis import ModeComparison
+from lshlib.analysis import ModeComparison, no_collision_queries
 
 __all__ = [
     "heatmap",
@@ -21,35 +21,67 @@ __all__ = [
     "plot_density_vs_theory",
     "plot_mode_comparison",
     "plot_approximation",
+    "no_collision_sentence",
+    "density_estimates_report",
+    "masked_error_report",
 ]
 
 
-def heatmap(ax: Axes, matrix: Tensor | np.ndarray, title: str, *, cmap: str = "viridis", **kw):
-    """One square heat map (queries down, keys across) with a small colour bar."""
+def heatmap(
+    ax: Axes,
+    matrix: Tensor | np.ndarray,
+    title: str,
+    *,
+    cmap: str = "viridis",
+    colorbar: bool = True,
+    fontsize: int = 9,
+    **kw,
+):
+    """One square heat map (queries down, keys across), with a small colour bar unless
+    ``colorbar=False`` (a 0/1 map whose title says what black means needs none)."""
     values = matrix.detach().float().cpu().numpy() if isinstance(matrix, Tensor) else matrix
     im = ax.imshow(values, cmap=cmap, interpolation="nearest", **kw)
-    ax.set_title(title, fontsize=9)
-    ax.set_xlabel("key j", fontsize=8)
-    ax.set_ylabel("query i", fontsize=8)
-    ax.tick_params(labelsize=7)
+    ax.set_title(title, fontsize=fontsize)
+    ax.set_xlabel("key j", fontsize=fontsize - 1)
+    ax.set_ylabel("query i", fontsize=fontsize - 1)
+    ax.tick_params(labelsize=fontsize - 2)
     ax.grid(False)
-    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    if colorbar:
+        cbar = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        cbar.ax.tick_params(labelsize=fontsize - 2)
     return im
 
 
 def plot_collisions_vs_attention(
-    full_probs: Tensor, collisions: dict[str, Tensor], *, n_real: int | None = None
+    full_probs: Tensor,
+    collisions: dict[str, Tensor],
+    *,
+    n_real: int | None = None,
+    expected: tuple[str, Tensor] | None = None,
+    ncols: int = 3,
 ) -> Figure:
     """Full attention of one (sentence, head) beside its query-key collision matrices under
-    several settings (``{label: bool (n, n)}``); ``n_real`` crops away padding."""
+    several settings (``{label: bool (n, n)}``, black = collides) and, if given, ``expected``
+    ``(label, P(collide) matrix)`` from the closed form; a grid of ``ncols`` columns whose
+    unused cells are removed. ``n_real`` crops away padding."""
     n = n_real or full_probs.shape[-1]
-    fig, axes = plt.subplots(1, 1 + len(collisions), figsize=(3.6 * (1 + len(collisions)), 3.4))
-    heatmap(axes[0], full_probs[:n, :n], "full attention weights")
-    for ax, (label, coll) in zip(axes[1:], collisions.items(), strict=True):
+    panels = 1 + len(collisions) + (expected is not None)
+    nrows = -(-panels // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 4.9 * nrows), squeeze=False)
+    flat = list(axes.flat)
+    heatmap(flat[0], full_probs[:n, :n], "full attention weights", fontsize=12)
+    for ax, (label, coll) in zip(flat[1:], collisions.items(), strict=False):
         c = coll[:n, :n]
-        heatmap(
-            ax, c, f"{label}\ndensity {float(c.float().mean()):.2f}", cmap="Greys", vmin=0, vmax=1
-        )
+        title = f"{label}\nblack = collides, density {float(c.float().mean()):.3f}"
+        heatmap(ax, c, title, cmap="Greys", vmin=0, vmax=1, colorbar=False, fontsize=12)
+    if expected is not None:
+        label, prob = expected
+        ax = flat[1 + len(collisions)]
+        p = prob[:n, :n]
+        title = f"{label}: exact P(collide)\nmean {float(p.float().mean()):.3f}"
+        heatmap(ax, p, title, cmap="Greys", vmin=0, vmax=1, fontsize=12)
+    for ax in flat[panels:]:
+        fig.delaxes(ax)
     fig.tight_layout()
     return fig
 
@@ -83,12 +115,14 @@ def plot_density_vs_theory(rows: Sequence[dict[str, Any]]) -> Figure:
 
 
 def plot_mode_comparison(cmp: ModeComparison, index: tuple[int, int], n_real: int) -> Figure:
-    """Paper mode against masked mode for one (sentence, head): true scores, collisions, the
-    paper's score matrix (zeros and mirrored lower triangle), its weights, masked weights and full
-    weights."""
+    """Paper mode against masked mode for one (sentence, head). Top: true scores, collisions,
+    the paper's score matrix (zeros and mirrored lower triangle) and its difference from the true
+    scores. Bottom: full, paper and masked weights, each on its own colour scale (full and paper
+    weights differ by little, so a shared scale would make them look identical), and paper minus
+    full weights on a symmetric scale."""
     b, h = index
     n = n_real
-    fig, axes = plt.subplots(2, 3, figsize=(11.5, 7.2))
+    fig, axes = plt.subplots(2, 4, figsize=(16, 7.6))
     scores = cmp.true_scores[b, h, :n, :n]
     lim = float(scores.abs().max())
     heatmap(axes[0, 0], scores, "true scores q_i.k_j / sqrt(d)", cmap="RdBu_r", vmin=-lim, vmax=lim)
@@ -108,61 +142,124 @@ def plot_mode_comparison(cmp: ModeComparison, index: tuple[int, int], n_real: in
         vmin=-lim,
         vmax=lim,
     )
+    _diverging(axes[0, 3], cmp.paper_scores[b, h, :n, :n] - scores, "paper scores - true scores")
     probs = [cmp.full_probs, cmp.paper_probs, cmp.masked_probs]
-    vmax = max(float(p[b, h, :n, :n].max()) for p in probs)
     for ax, p, title in zip(
-        axes[1], probs, ["full attention", "paper mode", "masked mode"], strict=True
+        axes[1, :3], probs, ["full attention", "paper mode", "masked mode"], strict=True
     ):
-        heatmap(ax, p[b, h, :n, :n], f"{title} weights", vmin=0, vmax=vmax)
+        heatmap(ax, p[b, h, :n, :n], f"{title} weights (own scale)")
+    diff = cmp.paper_probs[b, h, :n, :n] - cmp.full_probs[b, h, :n, :n]
+    _diverging(axes[1, 3], diff, "paper weights - full weights")
     fig.tight_layout()
     return fig
 
 
-def plot_approximation(rows: Sequence[dict[str, Any]]) -> Figure:
-    """Output error and top-k recall against bits, one line per (mode, tables); the dotted line
-    in the recall panel is the collision density (what a random mask of that density recalls)."""
-    fig, (ax_err, ax_rec) = plt.subplots(1, 2, figsize=(11, 4.2))
-    modes = sorted({r["mode"] for r in rows})
+def _diverging(ax: Axes, matrix: Tensor, title: str) -> None:
+    """A difference heat map on a symmetric red-blue scale around 0."""
+    lim = max(float(matrix.abs().max()), 1e-12)
+    heatmap(ax, matrix, title, cmap="RdBu_r", vmin=-lim, vmax=lim)
+
+
+def plot_approximation(rows: Sequence[dict[str, Any]], chance: float | None = None) -> Figure:
+    """Three panels against bits, one colour and marker per number of tables: masked-mode output
+    error, paper-mode output error (on its own, much finer scale: its lines lie close together)
+    and top-k recall of both modes. In the recall panel the dotted lines are the collision
+    density (what a random mask of that density recalls: masked mode's chance level) and the
+    grey line ``chance`` (paper mode's chance level k/n, :func:`lshlib.analysis.topk_chance`)."""
+    fig, (ax_masked, ax_paper, ax_rec) = plt.subplots(1, 3, figsize=(17, 4.8))
     tables = sorted({r["tables"] for r in rows})
-    styles = {"paper": "-o", "masked": "--s"}
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ti, t in enumerate(tables):
-        for mode in modes:
-            sel = sorted(
-                (r for r in rows if r["mode"] == mode and r["tables"] == t), key=lambda r: r["bits"]
-            )
-            bits = [r["bits"] for r in sel]
-            kw = {"color": colors[ti % len(colors)], "ms": 4}
-            ax_err.plot(
-                bits,
-                [r["output_error"] for r in sel],
-                styles.get(mode, "-"),
-                label=f"{mode}, tables={t}",
-                **kw,
-            )
-            ax_rec.plot(
-                bits,
-                [r["topk_recall"] for r in sel],
-                styles.get(mode, "-"),
-                label=f"{mode}, tables={t}",
-                **kw,
-            )
+    markers = "osD^v<>p"
+
+    def series(mode: str, t: int, field: str) -> tuple[list[int], list[float]]:
         sel = sorted(
-            (r for r in rows if r["mode"] == modes[0] and r["tables"] == t), key=lambda r: r["bits"]
+            (r for r in rows if r["mode"] == mode and r["tables"] == t), key=lambda r: r["bits"]
         )
+        return [r["bits"] for r in sel], [r[field] for r in sel]
+
+    for ti, t in enumerate(tables):
+        kw = {"color": colors[ti % len(colors)], "marker": markers[ti % len(markers)], "ms": 5}
+        ax_masked.plot(*series("masked", t, "output_error"), "--", label=f"tables={t}", **kw)
+        ax_paper.plot(*series("paper", t, "output_error"), "-", label=f"tables={t}", **kw)
+        for mode, style in (("paper", "-"), ("masked", "--")):
+            ax_rec.plot(*series(mode, t, "topk_recall"), style, label=f"{mode}, tables={t}", **kw)
         ax_rec.plot(
-            [r["bits"] for r in sel],
-            [r["density"] for r in sel],
+            *series("masked", t, "density"),
             ":",
-            color=colors[ti % len(colors)],
-            label=f"density, tables={t}",
+            color=kw["color"],
+            label=f"density (masked chance), tables={t}",
         )
-    ax_err.set_xlabel("bits (bands)")
-    ax_err.set_ylabel("relative output error vs full attention")
-    ax_rec.set_xlabel("bits (bands)")
-    ax_rec.set_ylabel("recall of the top-k full-attention keys")
-    ax_err.set_title("Output error")
-    ax_rec.set_title("Top-k recall")
-    ax_rec.legend(fontsize=7, ncol=2)
+    if chance is not None:
+        ax_rec.axhline(chance, color="0.4", lw=1.5, label=f"paper chance k/n = {chance:.3f}")
+    ax_masked.axhline(1.0, color="0.4", lw=1, ls=":", label="error of a zero output (1)")
+    for ax, title, ylabel in (
+        (ax_masked, "Masked mode: output error", "relative output error vs full attention"),
+        (ax_paper, "Paper mode: output error (fine scale)", "relative output error vs full"),
+        (ax_rec, "Top-k recall", "recall of the top-k full-attention keys"),
+    ):
+        ax.set_xlabel("bits (bands)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.set_xticks(sorted({r["bits"] for r in rows}))
+    ax_masked.legend(fontsize=8)
+    ax_paper.legend(fontsize=8)
+    # below the panel: inside it the legend would cover the lines at 1 bit
+    ax_rec.legend(fontsize=8, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# text summaries
+
+
+def no_collision_sentence(
+    cmp: ModeComparison, token_mask: Tensor, index: tuple[int, int], n_real: int
+) -> str:
+    """How many real queries of one (sentence, head) collide with no real key, in words."""
+    b, h = index
+    count = int(no_collision_queries(cmp.colliding, token_mask)[b, h])
+    return (
+        f"sentence {b}, head {h}: {count} of {n_real} real queries collide with no key; "
+        f"masked mode gives them a zero output (rows of zeros in its weight panel). "
+        f"Over all sentences and heads: {cmp.summary['no_collision_queries']:.4f} of real queries."
+    )
+
+
+def density_estimates_report(
+    estimates: Sequence[tuple[str, int, float]], expected: float, stderr_one_draw: float
+) -> str:
+    """A text table of several estimates ``(source, hash draws, density)`` of one setting's
+    collision density, each with its approximate standard error ``stderr_one_draw / sqrt(draws)``
+    and its gap to the closed-form ``expected`` in those standard errors."""
+    lines = [f"{'estimate':<46}{'draws':>6}{'density':>9}{'s.e.':>8}{'z':>7}"]
+    for source, draws, density in estimates:
+        if draws < 1:
+            raise ValueError(f"draws must be >= 1, got {draws!r} for {source!r}")
+        se = stderr_one_draw / draws**0.5
+        lines.append(
+            f"{source:<46}{draws:>6}{density:>9.4f}{se:>8.4f}{(density - expected) / se:>7.2f}"
+        )
+    lines.append(f"{'closed form (same pairs)':<46}{'':>6}{expected:>9.4f}")
+    return "\n".join(lines)
+
+
+def masked_error_report(rows: Sequence[dict[str, Any]]) -> str:
+    """Where masked mode's output error exceeds 1 (worse than a zero output) in the rows of
+    :func:`lshlib.analysis.approximation_sweep`, and why: the share of real queries that collide
+    with no key there (zero output, error exactly 1) and the error of the other queries."""
+    masked = [r for r in rows if r["mode"] == "masked"]
+    over = [r for r in masked if r["output_error"] > 1.0]
+    if not over:
+        return f"masked-mode output error stays at or below 1 in all {len(masked)} settings"
+    where = ", ".join(f"{r['bits']} bits/{r['tables']} tables" for r in over)
+    errors = [r["output_error"] for r in over]
+    empty = [r["no_collision"] for r in over]
+    colliding = [r["output_error_colliding"] for r in over]
+    return (
+        f"masked-mode output error exceeds 1 in {len(over)} of {len(masked)} settings ({where}): "
+        f"{min(errors):.4f} to {max(errors):.4f}.\n"
+        f"There, {min(empty):.4f} to {max(empty):.4f} of real queries collide with no key "
+        f"(zero output, error exactly 1), and the queries that do collide have error "
+        f"{min(colliding):.4f} to {max(colliding):.4f}."
+    )

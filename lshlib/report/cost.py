@@ -19,11 +19,14 @@ __all__ = [
     "ops_vs_length",
     "density_vs_theory",
     "bench_time_memory",
+    "display_label",
     "format_rows",
     "bench_rows",
     "target_report",
     "crossover_labels",
     "findings",
+    "profile_summary",
+    "steps_report",
 ]
 
 
@@ -91,44 +94,66 @@ def density_vs_theory(rows: Sequence[dict], title: str = "") -> Figure:
 
 
 def bench_time_memory(rows: Sequence[dict], crossovers: dict | None = None) -> Figure:
-    """Wall-clock (forward; forward + backward) and peak memory vs n from the benchmark rows of
-    :func:`lshlib.bench_rows`; a dotted line marks where each bucketed setting first beats
-    SDPA in that phase (``crossovers``: phase -> {label: n}, from
-    :func:`lshlib.crossover_labels`)."""
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    """Wall-clock and peak memory (profiler), forward and forward + backward, vs n from the
+    benchmark rows of :func:`bench_rows`; a dotted line, labelled with its n, marks where each
+    bucketed setting starts to beat SDPA for good in that phase (``crossovers``: phase ->
+    {label: n}, from :func:`crossover_labels`)."""
+    fig, axes = plt.subplots(2, 2, figsize=(15, 10))
     labels = list(dict.fromkeys(r["label"] for r in rows))
     colors = dict(zip(labels, plt.cm.tab10(np.linspace(0, 1, max(len(labels), 2))), strict=False))
-    for ax, phase in zip(axes[:2], ("forward", "forward_backward"), strict=True):
+    panels = [
+        (axes[0, 0], "forward", "median", "forward time (median, IQR band)", "seconds"),
+        (axes[0, 1], "forward_backward", "median", "forward + backward time (median, IQR band)",
+         "seconds"),
+        (axes[1, 0], "forward", "peak_bytes", "peak memory, forward (profiler)", "MiB"),
+        (axes[1, 1], "forward_backward", "peak_bytes", "peak memory, forward + backward "
+         "(profiler)", "MiB"),
+    ]  # fmt: skip
+    for ax, phase, key, title, unit in panels:
         for lab in labels:
-            sel = sorted((r for r in rows if r["label"] == lab and r["phase"] == phase),
-                         key=lambda r: r["n"])  # fmt: skip
+            sel = sorted((r for r in rows if r["label"] == lab and r["phase"] == phase
+                          and r.get(key)), key=lambda r: r["n"])  # fmt: skip
             if not sel:
                 continue
             n = [r["n"] for r in sel]
-            ax.plot(n, [r["median"] for r in sel], marker="o", ms=3, color=colors[lab], label=lab)
-            ax.fill_between(n, [r["q1"] for r in sel], [r["q3"] for r in sel],
-                            color=colors[lab], alpha=0.2)  # fmt: skip
-        ax.set_title(f"{phase.replace('_', ' + ')} time (median, IQR band)")
-        ax.set_ylabel("seconds")
-    for lab in labels:
-        sel = sorted((r for r in rows if r["label"] == lab and r["phase"] == "forward"
-                      and r["peak_bytes"]), key=lambda r: r["n"])  # fmt: skip
-        if sel:
-            axes[2].plot([r["n"] for r in sel], [r["peak_bytes"] / 2**20 for r in sel],
-                         marker="o", ms=3, color=colors[lab], label=lab)  # fmt: skip
-    axes[2].set_title("peak memory, forward")
-    axes[2].set_ylabel("MiB")
-    for ax, phase in zip(axes[:2], ("forward", "forward_backward"), strict=True):
-        for lab, n in (crossovers or {}).get(phase, {}).items():
-            if n is not None and lab in colors:
-                ax.axvline(n, color=colors[lab], ls=":", lw=1.2)
-    for ax in axes:
+            scale = 2**20 if key == "peak_bytes" else 1
+            ax.plot(n, [r[key] / scale for r in sel], marker="o", ms=3, color=colors[lab],
+                    label=display_label(lab))  # fmt: skip
+            if key == "median":
+                ax.fill_between(n, [r["q1"] for r in sel], [r["q3"] for r in sel],
+                                color=colors[lab], alpha=0.2)  # fmt: skip
+        ax.set_title(title)
+        ax.set_ylabel(unit)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("sequence length n")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+        if key == "median":
+            for lab, n in (crossovers or {}).get(phase, {}).items():
+                if n is not None and lab in colors:
+                    ax.axvline(n, color=colors[lab], ls=":", lw=1.2)
+                    ax.annotate(f"n={n}", (n, 1.0), xycoords=("data", "axes fraction"),
+                                rotation=90, va="top", ha="right", fontsize=7,
+                                color=colors[lab])  # fmt: skip
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
+
+
+def display_label(label: str) -> str:
+    """A benchmark method label in words (``dense ...`` is our dense LSH strategy, not
+    ordinary attention)."""
+    method, _, setting = label.partition(" ")
+    words = {
+        "sdpa": "SDPA (PyTorch fused attention)",
+        "eager": "eager softmax attention",
+        "dense": "LSH masked, dense strategy",
+        "bucketed": "LSH masked, bucketed kernel",
+        "reformer": "HF Reformer LSH attention",
+        "authors": "authors' loop (paper mode)",
+    }
+    name = words.get(method, method)
+    return f"{name}, {setting}" if setting else name
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,4 +337,54 @@ def findings(
             f"Benchmark load average (1 min) at start {load[0]:.2f}, end "
             f"{bench['loadavg_end'][0]:.2f} on {bench['machine']['cpu_count']} cores."
         )
+    return "\n".join(lines)
+
+
+PROFILE_GROUPS = {
+    "matrix products": ("bmm", "mm", "matmul", "addmm", "baddbmm", "_flash_attention",
+                        "scaled_dot_product", "_efficient_attention"),
+    "gathers and scatters": ("index_select", "scatter", "index_copy", "gather", "index_add",
+                             "index_put", "index_fill", "take"),
+    "sorting and searching": ("sort", "searchsorted", "argsort", "unique", "cumsum", "bincount"),
+    "softmax and exp": ("softmax", "exp", "logsumexp", "max", "amax"),
+    "copies and fills": ("copy_", "fill_", "zero_", "clone", "contiguous", "cat", "empty"),
+}  # fmt: skip
+
+
+def profile_summary(rows: Sequence[dict]) -> str:
+    """One sentence: the share of the profiled self CPU time (:func:`lshlib.bench.profile_call`
+    rows) in each group of operators, largest first."""
+    shares = dict.fromkeys([*PROFILE_GROUPS, "other"], 0.0)
+    for r in rows:
+        name = r["operator"].removeprefix("aten::")
+        group = next((g for g, keys in PROFILE_GROUPS.items() if any(k in name for k in keys)),
+                     "other")  # fmt: skip
+        shares[group] += r["share"]
+    parts = [f"{g} {v:.0%}" for g, v in sorted(shares.items(), key=lambda x: -x[1]) if v > 0]
+    return "Share of the profiled time: " + ", ".join(parts) + "."
+
+
+def steps_report(bench: dict) -> str:
+    """The paper-mode comparison and the training steps of a benchmark record, each time as
+    median and interquartile range (the spread decides whether a ratio is a finding)."""
+
+    def t(m: dict) -> str:
+        return f"{m['median']:.4f} s (IQR {m['q1']:.4f}-{m['q3']:.4f}, {m['repeats']} repeats)"
+
+    lines = []
+    paper = bench.get("paper_mode")
+    if paper:
+        diff = paper["max_abs_diff_paper_vs_authors"]
+        lines.append(f"paper mode {paper['shape']}: max |ours - authors' loop| = {diff:.2e} "
+                     "(our re-implementation of their loop, lshlib/reference.py)")  # fmt: skip
+        for key in ("paper_dense", "authors", "sdpa"):
+            lines.append(f"  {key}: {t(paper[key])}")
+    for name in ("training_step", "long_training_step"):
+        step = bench.get(name)
+        if not step:
+            continue
+        lines.append(f"{name.replace('_', ' ')} {step['shape']}, {step.get('head', 'full')} head:")
+        for key, value in step.items():
+            if isinstance(value, dict) and "median" in value:
+                lines.append(f"  {key}: {t(value)}")
     return "\n".join(lines)

@@ -28,6 +28,11 @@ __all__ = [
     "plot_explorer_frame",
     "plot_z_scores",
     "draw_collision_curve",
+    "format_summary",
+    "threshold_report",
+    "settings_report",
+    "sweep_range_report",
+    "blocks_report",
 ]
 
 _DEG = np.linspace(0.0, 180.0, 361)
@@ -71,8 +76,18 @@ def plot_one_hyperplane(
         ends = np.outer([-1.4, 1.4], direction)
         ax.plot(*ends.T, color="tab:red" if sep else "0.6", lw=1.4 if sep else 0.8)
     for vec, name in ((x, "x"), (y, "y")):
-        ax.annotate("", xy=vec, xytext=(0, 0), arrowprops=dict(arrowstyle="-|>", lw=2.2))
-        ax.text(*(1.12 * vec), name, fontsize=14, ha="center", va="center")
+        arrow = dict(arrowstyle="-|>", lw=3.5, color="tab:blue", mutation_scale=25)
+        ax.annotate("", xy=vec, xytext=(0, 0), arrowprops=arrow, zorder=5)
+        ax.text(
+            *(1.18 * vec),
+            name,
+            fontsize=16,
+            fontweight="bold",
+            color="tab:blue",
+            ha="center",
+            va="center",
+            zorder=5,
+        )
     ax.set_xlim(-1.4, 1.4)
     ax.set_ylim(-1.4, 1.4)
     ax.set_aspect("equal")
@@ -96,7 +111,7 @@ def plot_one_hyperplane(
             label=f"simulated, {curve.trials} hyperplanes per point (+-2 s.e.)",
         )
     _angle_axis(ax, "probability that a random hyperplane separates them")
-    ax.legend(loc="upper left")
+    ax.legend(loc="lower right")  # the points run from lower left to upper right
     ax.set_title("one hyperplane: P(separate) = theta / pi")
     fig.tight_layout()
     return fig
@@ -106,22 +121,29 @@ def plot_collision_curves(
     curves: Sequence[T.CollisionCurve], *, title: str | None = None, log: bool = False
 ) -> Figure:
     """Closed-form curves (lines) with Monte Carlo points (+-2 standard errors), one colour per
-    setting; the largest |z| of each setting is in the legend."""
+    setting; the largest |z| of each setting is in the legend. The paper's setting, if present,
+    is drawn as a wide black band with square markers, so a curve that nearly coincides with it
+    (the plain 2-bit signature) shows as a thin line inside the band instead of hiding it."""
     fig, ax = plt.subplots(figsize=(8.5, 5))
-    colors = sns.color_palette("tab10", len(curves))
-    for curve, color in zip(curves, colors, strict=True):
+    colors = iter(sns.color_palette("tab10", len(curves)))
+    for curve in curves:
         zmax = float(np.max(np.abs(curve.z_scores)))
-        draw_collision_curve(
-            ax, curve.setting, f"{curve.setting.label} (max |z| {zmax:.1f})", color=color
-        )
+        label = f"{curve.setting.label} (max |z| {zmax:.1f})"
+        if curve.setting == T.PAPER_SETTING:
+            color, line, marker = "k", dict(lw=6, alpha=0.35, zorder=2), "s"
+            label = "paper: " + label
+        else:
+            color, line, marker = next(colors), dict(lw=1.6, zorder=3), "o"
+        draw_collision_curve(ax, curve.setting, label, color=color, **line)
         ax.errorbar(
             np.degrees(curve.thetas),
             curve.mean,
             yerr=2 * curve.stderr,
-            fmt="o",
+            fmt=marker,
             color=color,
             ms=3.5,
             capsize=2,
+            zorder=4,
         )
     _angle_axis(ax)
     if log:
@@ -201,14 +223,14 @@ def plot_folding(
 def plot_sweep(
     bits_values: Sequence[int] = (2, 4, 6, 8),
     tables_values: Sequence[int] = (1, 2, 3, 4),
-    table_sizes: Sequence[int | None] = (64, 128, 256),
+    table_sizes: Sequence[int | None] = (64, 128, 192, 256),
     angle_deg: float = 90.0,
 ) -> Figure:
     """Heatmaps over the paper's sweep: top, the collision probability at ``angle_deg`` (random
     high-dimensional vectors are nearly orthogonal, so this is about the density of the
     attention pattern they get); bottom, the exact threshold angle in degrees."""
     n = len(table_sizes)
-    fig, axes = plt.subplots(2, n, figsize=(4.6 * n, 7.5), squeeze=False)
+    fig, axes = plt.subplots(2, n, figsize=(4.3 * n, 7.5), squeeze=False)
     theta = math.radians(angle_deg)
     for col, size in enumerate(table_sizes):
         prob = np.array(
@@ -282,8 +304,7 @@ def plot_explorer_frame(
     ax.set_title(setting.label)
 
     expected = T.collision_probability_matrix(rows, rows, *setting)
-    params = draw_hash_params(rows.shape[-1], *setting, seed=hash_seed, dtype=torch.float64)
-    sampled = collisions(rows.to(torch.float64), rows.to(torch.float64), params)
+    sampled = _sampled_collisions(setting, rows, hash_seed)
     for ax, matrix, title in (
         (axes[1], expected.numpy(), f"exact P(collide), mean {float(expected.mean()):.3f}"),
         (
@@ -299,6 +320,12 @@ def plot_explorer_frame(
         ax.grid(False)
     fig.tight_layout()
     return fig
+
+
+def _sampled_collisions(setting: HashSetting, rows: Tensor, hash_seed: int) -> Tensor:
+    """The explorer's sampled collision matrix of ``rows`` with themselves for ``hash_seed``."""
+    params = draw_hash_params(rows.shape[-1], *setting, seed=hash_seed, dtype=torch.float64)
+    return collisions(rows.to(torch.float64), rows.to(torch.float64), params)
 
 
 def plot_z_scores(curves: Sequence[T.CollisionCurve]) -> Figure:
@@ -374,4 +401,40 @@ def settings_report(
         probs = T.collision_probability(np.radians(np.asarray(angles_deg, dtype=float)), *setting)
         cells = "".join(f"{p:>12.4f}" for p in probs)
         lines.append(f"{setting.label:<36}{cells}{T.collision_floor(*setting):>9.4f}")
+    return "\n".join(lines)
+
+
+def sweep_range_report(ranges: dict[int, tuple[float, float]], angle_deg: float = 90.0) -> str:
+    """One line per number of bits: the range of the collision probability at ``angle_deg``
+    over a sweep's tables and table sizes (:func:`lshlib.theory.sweep_probability_range`)."""
+    lines = [f"P(collide) at {angle_deg:g} deg over the sweep's tables and table sizes:"]
+    for bits, (low, high) in ranges.items():
+        lines.append(
+            f"bits={bits}: {low:.4f} to {high:.4f} ({100 * low:.1f}% to {100 * high:.1f}%)"
+        )
+    return "\n".join(lines)
+
+
+def blocks_report(
+    rows: Tensor,
+    cluster_ids: Tensor,
+    setting: HashSetting | tuple[int, int, int | None],
+    hash_seed: int = 0,
+) -> str:
+    """What one frame of the explorer shows: the sampled density of ``rows`` against the exact
+    mean collision probability (3 digits, as in the frame), and for each bucket of each table
+    how many rows of every true cluster it holds (:func:`lshlib.theory.bucket_cluster_counts`)."""
+    setting = HashSetting(*setting)
+    sampled = float(_sampled_collisions(setting, rows, hash_seed).to(torch.float64).mean())
+    exact = float(T.collision_probability_matrix(rows, rows, *setting).mean())
+    lines = [
+        f"{setting.label}, hash seed {hash_seed}: sampled density {sampled:.3f}, "
+        f"exact mean P(collide) {exact:.3f}"
+    ]
+    for t, table in enumerate(
+        T.bucket_cluster_counts(rows, cluster_ids, setting, hash_seed=hash_seed)
+    ):
+        for bucket, counts in table.items():
+            per_cluster = ", ".join(f"cluster {c}: {k}" for c, k in enumerate(counts) if k)
+            lines.append(f"table {t}, bucket {bucket:>3}: {sum(counts):>3} rows ({per_cluster})")
     return "\n".join(lines)
