@@ -84,3 +84,11 @@ def test_the_check_tells_printed_from_typed_numbers():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_quoted_number_is_printed(path: Path):
     assert unprinted(json.loads(path.read_text())) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_per_cell_execution_timestamps(path: Path):
+    """Re-executing a notebook must not dirty it with timestamps (``make figures`` runs
+    nbconvert with ``record_timing=False``; committed notebooks carry none)."""
+    cells = json.loads(path.read_text())["cells"]
+    assert [i for i, c in enumerate(cells) if "execution" in c.get("metadata", {})] == []
