@@ -135,6 +135,21 @@ def sst2_features(ds: datasets.Dataset, tokenizer, max_length: int, pad: bool) -
     return ds.map(encode, batched=True, remove_columns=["sentence"])
 
 
+def _squad_windows(batch: dict, tokenizer, max_length: int, doc_stride: int, pad: bool):
+    """``[CLS] question [SEP] context [SEP]`` windows over each context, ``doc_stride`` tokens
+    of overlap, with offsets and the window-to-example map (shared by train and eval)."""
+    return tokenizer(
+        [q.lstrip() for q in batch["question"]],
+        batch["context"],
+        truncation="only_second",
+        max_length=max_length,
+        stride=doc_stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding="max_length" if pad else False,
+    )
+
+
 def squad_train_features(
     ds: datasets.Dataset, tokenizer, max_length: int, doc_stride: int, pad: bool
 ) -> datasets.Dataset:
@@ -143,16 +158,7 @@ def squad_train_features(
     the whole answer are labelled at the ``[CLS]`` position (the standard recipe)."""
 
     def encode(batch):
-        enc = tokenizer(
-            [q.lstrip() for q in batch["question"]],
-            batch["context"],
-            truncation="only_second",
-            max_length=max_length,
-            stride=doc_stride,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            padding="max_length" if pad else False,
-        )
+        enc = _squad_windows(batch, tokenizer, max_length, doc_stride, pad)
         sample_map = enc.pop("overflow_to_sample_mapping")
         starts, ends = [], []
         for i, offsets in enumerate(enc.pop("offset_mapping")):
@@ -189,16 +195,7 @@ def squad_eval_features(
     ``offset_mapping`` that is ``None`` outside the context (for answer extraction)."""
 
     def encode(batch):
-        enc = tokenizer(
-            [q.lstrip() for q in batch["question"]],
-            batch["context"],
-            truncation="only_second",
-            max_length=max_length,
-            stride=doc_stride,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            padding="max_length" if pad else False,
-        )
+        enc = _squad_windows(batch, tokenizer, max_length, doc_stride, pad)
         sample_map = enc.pop("overflow_to_sample_mapping")
         enc["example_id"] = [batch["id"][j] for j in sample_map]
         enc["offset_mapping"] = [
