@@ -4,8 +4,8 @@ At the laptop pretraining shape (``lshlib.scales.TRAINING["laptop"]["mlm"]``: bl
 batch, learning rate, evaluation set, evaluation/checkpoint cadence) it measures, for baseline,
 ``lsh_paper`` and ``lsh_masked``:
 
-* **bare**: ``build_model`` + AdamW + :func:`lshlib.modeling.sparse_mlm_loss` on batches
-  collated beforehand (no Trainer, no evaluation, no checkpoints);
+* **bare**: :func:`lshlib.training.mlm_model` + AdamW + :func:`lshlib.modeling.sparse_mlm_loss`
+  on batches collated beforehand (no Trainer, no evaluation, no checkpoints);
 * **pipeline**: :func:`lshlib.training.run` (the Trainer with our collator, data loader, logging,
   evaluation and checkpoints) on one evaluation cycle: ``eval_steps`` optimizer steps, ending in
   one evaluation and one checkpoint, the same share as in a full run.
@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from lshlib import bench, data, features, training
-from lshlib.modeling import VARIANTS, build_model, sparse_mlm_loss
+from lshlib.modeling import VARIANTS, sparse_mlm_loss
 from lshlib.paths import results_dir
 
 
@@ -50,13 +50,7 @@ def bare_throughput(config: training.RunConfig, steps: int, warmup: int = 3) -> 
         collator([{"input_ids": r} for r in rows[i * size : (i + 1) * size]])
         for i in range(steps + warmup)
     ]
-    model = build_model(
-        "mlm",
-        config.variant,
-        vocab_size=len(tokenizer),
-        seed=config.seed,
-        max_position_embeddings=max(512, config.max_length),
-    )
+    model = training.mlm_model(config, len(tokenizer))
     model.train()
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay

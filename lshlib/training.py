@@ -316,22 +316,27 @@ class _Job:
     sizes: dict[str, Any] = field(default_factory=dict)
 
 
+def mlm_model(config: RunConfig, vocab_size: int):
+    """The freshly initialised ``BertForMaskedLM`` of an MLM run (its variant, seed, block size
+    and model overrides): what the run trains and what the training benchmark times."""
+    return build_model(
+        "mlm",
+        config.variant,
+        vocab_size=vocab_size,
+        seed=config.seed,
+        max_position_embeddings=max(512, config.max_length),
+        **config.model_overrides,
+    )
+
+
 def _prepare_mlm(config: RunConfig, tokenizer) -> _Job:
     train = features.mlm_blocks(
         tokenizer, "train", config.max_length, config.max_train, config.seed, config.corpus_chars
     )
     raw_eval = features.mlm_blocks(tokenizer, "eval", config.max_length, config.max_eval, 0)
     evaluation = features.premask(raw_eval, tokenizer, config.mlm_probability)
-    model = build_model(
-        "mlm",
-        config.variant,
-        vocab_size=len(tokenizer),
-        seed=config.seed,
-        max_position_embeddings=max(512, config.max_length),
-        **config.model_overrides,
-    )
     return _Job(
-        model=model,
+        model=mlm_model(config, len(tokenizer)),
         train=train,
         evaluation=evaluation,
         collator=features.MLMCollator(tokenizer, config.mlm_probability, config.seed),
