@@ -13,6 +13,10 @@ export HF_HUB_DOWNLOAD_TIMEOUT ?= 10
 export HF_HUB_ETAG_TIMEOUT ?= 10
 export TOKENIZERS_PARALLELISM ?= false
 
+# `make figures` records its wall-clock in results/<scale>/make_times.json (not when reproduce
+# calls it: reproduce records its own).
+CLOCK_FIGURES ?= 1
+
 .PHONY: setup test unit slow nbtest reproduce figures readme lab app bench bench-training lint format clean
 
 setup: $(STAMP)
@@ -45,16 +49,21 @@ test: unit slow nbtest
 # resumes), never a committed record alone. Benchmarks are not part of it: they need an idle
 # machine (`make bench`, `make bench-training`).
 reproduce: setup
-	LSHLIB_REUSE=runs $(MAKE) --no-print-directory figures
+	$(PY) -m lshlib.wallclock start reproduce
+	LSHLIB_REUSE=runs $(MAKE) --no-print-directory figures CLOCK_FIGURES=
+	$(PY) -m lshlib.wallclock finish reproduce
+	$(MAKE) --no-print-directory readme
 
 # Re-execute every notebook from the records already in results/ (training runs are reused).
 figures: setup
+	$(if $(CLOCK_FIGURES),$(PY) -m lshlib.wallclock start figures)
 	@for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb (scale $${LSHLIB_SCALE:-laptop})"; \
 	  $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.record_timing=False \
 	    "$$nb" || exit 1; \
 	done
+	$(if $(CLOCK_FIGURES),$(PY) -m lshlib.wallclock finish figures)
 	$(MAKE) --no-print-directory readme
 
 # The README's results block, generated from results/laptop/ (tests/test_readme.py checks it).

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+import transformers
 from torch import Tensor, nn
 from transformers import (
     AttentionInterface,
@@ -162,9 +163,39 @@ def build_model(
         )
     _apply_variant(config, settings)
     torch.manual_seed(seed)
-    return cls.from_pretrained(
-        path, config=config, attn_implementation=attn_implementation_of(config)
-    )
+    verbosity = transformers.utils.logging.get_verbosity()
+    transformers.utils.logging.set_verbosity_error()  # the head swap below is checked instead
+    try:
+        model, info = cls.from_pretrained(
+            path,
+            config=config,
+            attn_implementation=attn_implementation_of(config),
+            output_loading_info=True,
+        )
+    finally:
+        transformers.utils.logging.set_verbosity(verbosity)
+    _check_head_swap(info, task)
+    return model
+
+
+# The only weights a task model may lack or leave unused when it starts from a saved BERT model:
+# its own new head (and the pooler, which MLM pretraining does not train) and the MLM head.
+_NEW_HEAD_PREFIXES = ("classifier.", "qa_outputs.", "bert.pooler.", "cls.")
+
+
+def _check_head_swap(info: dict[str, Any], task: str) -> None:
+    """Raise when loading dropped or left out any weight other than the heads being swapped."""
+    odd = [
+        key
+        for kind in ("missing_keys", "unexpected_keys", "mismatched_keys")
+        for key in info.get(kind, ())
+        if not str(key if isinstance(key, str) else key[0]).startswith(_NEW_HEAD_PREFIXES)
+    ]
+    if odd:
+        raise ValueError(
+            f"loading the pretrained model for task {task!r} left body weights unmatched: "
+            f"{odd[:5]}; only the task and MLM heads may differ"
+        )
 
 
 def load_model(path: str | Path, task: str) -> PreTrainedModel:

@@ -47,13 +47,19 @@ import numpy as np
 import tokenizers
 import torch
 import transformers
-from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
+from transformers import (
+    DataCollatorWithPadding,
+    PrinterCallback,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
 
 from lshlib import checkpoints, data, features, metrics, safeio
 from lshlib.modeling import VARIANTS, build_model
 from lshlib.paths import results_dir, runs_dir
 from lshlib.scales import SCALES, get_scale, sizes
-from lshlib.trainers import RunClock, SparseMLMTrainer
+from lshlib.trainers import RunClock, SparseMLMTrainer, TextProgress
 
 log = logging.getLogger(__name__)
 
@@ -285,20 +291,25 @@ def run(
     if record is not None:
         return record
 
-    with _quiet_datasets():
+    with _quiet_bars():
         return _train(config, callbacks=callbacks, progress=progress, chain=chain)
 
 
 @contextlib.contextmanager
-def _quiet_datasets():
-    """No ``datasets`` progress bars while preparing data (the Trainer's bar is the one shown)."""
-    was_disabled = datasets.are_progress_bars_disabled()
+def _quiet_bars():
+    """No ``datasets`` bars while preparing data and no transformers "Writing model shards" bar
+    at each checkpoint: the run's :class:`TextProgress` bar is the one shown."""
+    datasets_off = datasets.are_progress_bars_disabled()
+    transformers_on = transformers.utils.logging.is_progress_bar_enabled()
     datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
     try:
         yield
     finally:
-        if not was_disabled:
+        if not datasets_off:
             datasets.enable_progress_bars()
+        if transformers_on:
+            transformers.utils.logging.enable_progress_bar()
 
 
 @dataclass
@@ -394,7 +405,7 @@ def _prepare_finetune(config: RunConfig, tokenizer, chain: bool) -> _Job:
     return job
 
 
-def _training_arguments(config: RunConfig, out: Path, progress: bool) -> TrainingArguments:
+def _training_arguments(config: RunConfig, out: Path) -> TrainingArguments:
     """The Trainer's arguments; under ``torchrun`` / ``accelerate launch`` (``WORLD_SIZE`` > 1)
     data parallel over gloo on CPU or nccl on GPU (without ``ddp_backend`` transformers reports
     world size 1 on CPU and every process trains alone)."""
@@ -421,7 +432,7 @@ def _training_arguments(config: RunConfig, out: Path, progress: bool) -> Trainin
         data_seed=config.seed,
         bf16=cuda and torch.cuda.is_bf16_supported(),
         report_to="none",
-        disable_tqdm=not progress,
+        disable_tqdm=True,  # our TextProgress bar instead (see lshlib.trainers)
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=0,
         dataloader_pin_memory=cuda,
@@ -523,17 +534,19 @@ def _train(
     out = run_dir(config)
     checkpoint, previous = _resume_point(out)
     clock = RunClock(previous)
+    progress_bar = [TextProgress(config.name)] if progress else []
     extra = [job.collator] if config.task == "mlm" else []
     trainer = job.trainer_class(
         model=job.model,
-        args=_training_arguments(config, out, progress),
+        args=_training_arguments(config, out),
         data_collator=job.collator,
         train_dataset=job.train,
         eval_dataset=job.evaluation,
         processing_class=tokenizer,
         compute_metrics=job.compute,
-        callbacks=[clock, *extra, *(callbacks or [])],
+        callbacks=[clock, *progress_bar, *extra, *(callbacks or [])],
     )
+    trainer.remove_callback(PrinterCallback)  # added by disable_tqdm: one dict line per log
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     clock.freeze()
     state = trainer.state
