@@ -61,6 +61,7 @@ figures: setup
 	  echo "== $$nb (scale $${LSHLIB_SCALE:-laptop})"; \
 	  $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.record_timing=False \
+	    --Exporter.preprocessors='["nbconvert.preprocessors.CoalesceStreamsPreprocessor"]' \
 	    "$$nb" || exit 1; \
 	done
 	$(if $(CLOCK_FIGURES),$(PY) -m lshlib.wallclock finish figures)
