@@ -23,11 +23,12 @@ setup: $(STAMP)
 
 # torch is installed first and pinned: torch==2.13.0 resolves to the CPU wheel on our machines
 # (a plain `torch` would pull a multi-GB CUDA build). On a CUDA machine install your CUDA build
-# of torch 2.13.0 into .venv first; this target then keeps it.
-$(STAMP): pyproject.toml
+# of torch 2.13.0 into .venv first; this target then keeps it. constraints.txt pins every other
+# package to the versions the committed results came from.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	$(PY) -m ipykernel install --prefix $(VENV) --name python3 >/dev/null
 	touch $(STAMP)
 
