@@ -83,20 +83,25 @@ def prepare_mlm(config: RunConfig, tokenizer: PreTrainedTokenizerFast) -> Job:
     )
 
 
-def prepare_finetune(
-    config: RunConfig, tokenizer: PreTrainedTokenizerFast, pretrained: Path | None
-) -> Job:
-    """The task model (from the ``pretrained`` model folder, or from random weights when it is
-    ``None``: the ``scratch`` control) and the encoded train, validation and test splits."""
+def finetune_model(config: RunConfig, vocab_size: int, pretrained: Path | None) -> PreTrainedModel:
+    """The task model of a fine-tuning run: from the ``pretrained`` model folder, or from random
+    weights (baseline attention) when it is ``None``: the ``scratch`` control."""
     scratch = pretrained is None
-    model = build_model(
+    return build_model(
         config.task,
         "baseline" if scratch else config.variant,
-        vocab_size=len(tokenizer),
+        vocab_size=vocab_size,
         seed=config.seed,
         pretrained=pretrained,
         **(config.model_overrides if scratch else {}),
     )
+
+
+def prepare_finetune(
+    config: RunConfig, tokenizer: PreTrainedTokenizerFast, model: PreTrainedModel
+) -> Job:
+    """``model`` (:func:`finetune_model`, or a finished run's model) with the task's encoded
+    train, validation and test splits, collator and metrics."""
     pad = config.pad_to_max_length
     if config.task == "sst2":
         splits = {s: data.load_sst2(s) for s in data.SPLITS}

@@ -449,7 +449,8 @@ def _train(
     else:
         scratch = config.variant == SCRATCH
         pretrained = None if scratch else pretrained_model_dir(config, chain=chain)
-        job = jobs.prepare_finetune(config, tokenizer, pretrained)
+        model = jobs.finetune_model(config, len(tokenizer), pretrained)
+        job = jobs.prepare_finetune(config, tokenizer, model)
     out = run_dir(config)
     checkpoint, previous = _resume_point(out)
     clock = RunClock(previous)
