@@ -212,11 +212,46 @@ TRAINING: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+# The verdict's run plan (issue 13, notebook 06): seeds per group of runs (the first is the
+# default runs' seed, so those are reused), and the sizes of the locality measurement. At the
+# laptop scale the issue's cuts apply: SQuAD keeps 2 seeds, and the attention controls are
+# fine-tuned from the baseline's pretrained checkpoint instead of being pretrained themselves.
+VERDICT: dict[str, dict[str, Any]] = {
+    "smoke": dict(
+        mlm_seeds=(42, 1),
+        sst2_seeds=(42, 1),
+        squad_seeds=(42, 1),
+        control_seeds=(42, 1),
+        locality_sentences=8,
+        locality_draws=2,
+    ),
+    "laptop": dict(
+        mlm_seeds=(42, 1, 2),
+        sst2_seeds=(42, 1, 2, 3, 4),
+        squad_seeds=(42, 1),
+        control_seeds=(42, 1, 2),
+        locality_sentences=128,
+        locality_draws=16,
+    ),
+    "paper": dict(
+        mlm_seeds=(42, 1, 2),
+        sst2_seeds=(42, 1, 2, 3, 4),
+        squad_seeds=(42, 1, 2),
+        control_seeds=(42, 1, 2),
+        locality_sentences=256,
+        locality_draws=32,
+    ),
+}
+# The paper's fine-tuning settings (docs/paper.md#configuration), run beside ours as a control.
+PAPER_FINETUNING: dict[str, Any] = dict(learning_rate=2e-5, epochs=3.0, batch_size=32, warmup=0.0)
+
+
 TABLES: dict[str, dict[str, dict[str, Any]]] = {
     "tokenizer": TOKENIZER,
     "theory": THEORY,
     "analysis": ANALYSIS,
     "density": DENSITY,
+    "verdict": VERDICT,
 }
 
 

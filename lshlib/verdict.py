@@ -1,0 +1,138 @@
+"""The verdict's runs (issue 13, notebook 06): every seed and control, as one cached plan.
+
+:func:`plan` lists the run configurations of each group at a scale (seeds from
+:data:`lshlib.scales.VERDICT`):
+
+* ``pretraining``: MLM of the three variants, one run per pretraining seed;
+* ``sst2`` and ``squad``: the three variants and the ``scratch`` control, one run per fine-tuning
+  seed, each starting from its variant's pretraining run of the seed at the same position
+  (cycling when there are more fine-tuning seeds than pretraining seeds);
+* ``controls``: SST-2 fine-tuning of the LSH variants and the attention controls
+  (:data:`lshlib.modeling.CONTROL_VARIANTS`), all from the *baseline's* pretrained checkpoint, so
+  only the attention used in fine-tuning differs;
+* ``paper_settings``: SST-2 with the paper's fine-tuning settings
+  (:data:`lshlib.scales.PAPER_FINETUNING`) for the baseline, ``lsh_paper`` and ``scratch``.
+
+:func:`run_plan` runs what is missing (each run cached and resumable like any other) and returns
+the records; :func:`seed_values` and :func:`compare` turn them into per-seed metrics and paired
+differences with intervals (:mod:`lshlib.stats`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from lshlib import stats, training
+from lshlib.modeling import CONTROL_VARIANTS, VARIANTS
+from lshlib.per_example import example_scores
+from lshlib.scales import PAPER_FINETUNING, get_scale, sizes
+from lshlib.training import SCRATCH, RunConfig
+
+__all__ = ["GROUPS", "plan", "run_plan", "seed_values", "compare"]
+
+GROUPS = ("pretraining", "sst2", "squad", "controls", "paper_settings")
+MAIN = (*VARIANTS, SCRATCH)
+
+
+def _finetune(task: str, variants: Iterable[str], seeds, mlm_seeds, scale: str, source=None,
+              **overrides) -> list[RunConfig]:  # fmt: skip
+    """Fine-tuning runs; ``source`` names the variant whose pretraining run they start from
+    (``None``: their own variant's)."""
+    configs = []
+    for i, seed in enumerate(seeds):
+        mlm_seed = mlm_seeds[i % len(mlm_seeds)]
+        for variant in variants:
+            extra = dict(overrides)
+            if variant != SCRATCH:
+                pretrained = training.run_config("mlm", source or variant, scale, mlm_seed)
+                extra["pretrained"] = pretrained.name
+            configs.append(training.run_config(task, variant, scale, seed, **extra))
+    return configs
+
+
+def plan(scale: str | None = None) -> dict[str, list[RunConfig]]:
+    """Every run of the verdict at ``scale``, by group (see the module)."""
+    scale = get_scale(scale)
+    v = sizes("verdict", scale)
+    mlm = [training.run_config("mlm", var, scale, s) for s in v["mlm_seeds"] for var in VARIANTS]
+    controls = ("lsh_paper", "lsh_masked", *CONTROL_VARIANTS)
+    return {
+        "pretraining": mlm,
+        "sst2": _finetune("sst2", MAIN, v["sst2_seeds"], v["mlm_seeds"], scale),
+        "squad": _finetune("squad", MAIN, v["squad_seeds"], v["mlm_seeds"], scale),
+        "controls": _finetune(
+            "sst2", controls, v["control_seeds"], v["mlm_seeds"], scale, source="baseline"
+        ),  # fmt: skip
+        "paper_settings": _finetune(
+            "sst2",
+            ("baseline", "lsh_paper", SCRATCH),
+            v["control_seeds"],
+            v["mlm_seeds"],
+            scale,
+            **PAPER_FINETUNING,
+        ),  # fmt: skip
+    }
+
+
+def run_plan(
+    scale: str | None = None, groups: Iterable[str] = GROUPS, progress: bool = True
+) -> dict[str, list[dict[str, Any]]]:
+    """Run (or reuse) every run of ``groups``; returns ``{group: [record, ...]}`` in plan order.
+    Pretraining runs go first, so fine-tuning never waits on a missing checkpoint."""
+    groups = list(groups)
+    unknown = sorted(set(groups) - set(GROUPS))
+    if unknown:
+        raise ValueError(f"unknown group(s) {unknown}; valid groups: {', '.join(GROUPS)}")
+    runs = plan(scale)
+    todo = [(g, c) for g in GROUPS if g in groups for c in runs[g]]
+    records: dict[str, list[dict[str, Any]]] = {g: [] for g in groups}
+    bar = tqdm(todo, desc="verdict runs", disable=not progress, unit="run")
+    for group, config in bar:
+        bar.set_postfix_str(config.name, refresh=False)
+        records[group].append(training.run(config, progress=False, chain=True))
+    return records
+
+
+def seed_values(records: list[dict], metric: str) -> dict[str, dict[int, float]]:
+    """``{variant: {seed: final[metric]}}`` from a group's records."""
+    out: dict[str, dict[int, float]] = {}
+    for record in records:
+        config = record["config"]
+        out.setdefault(config["variant"], {})[config["seed"]] = record["final"][metric]
+    return out
+
+
+def _per_example(record: dict, key: str) -> list[float]:
+    config = RunConfig(**record["config"])
+    return example_scores(config)[key]
+
+
+def compare(
+    records: list[dict], metric: str, reference: str = "baseline", example_key: str | None = None
+) -> list[dict[str, Any]]:
+    """One row per variant: the mean and spread of ``metric`` over seeds and, against
+    ``reference``, the paired difference over shared seeds (t interval) and, when
+    ``example_key`` names a per-example score (``correct``, ``f1``), a paired bootstrap over the
+    test examples of the first shared seed's runs."""
+    values = seed_values(records, metric)
+    if reference not in values:
+        raise ValueError(f"reference {reference!r} has no runs; variants: {sorted(values)}")
+    by_run = {(r["config"]["variant"], r["config"]["seed"]): r for r in records}
+    rows = []
+    for variant, seeds in values.items():
+        row: dict[str, Any] = {"variant": variant, **stats.seed_summary(list(seeds.values()))}
+        if variant != reference:
+            diff = stats.paired_seed_difference(seeds, values[reference])
+            row.update({f"diff_{k}": diff[k] for k in ("mean", "low", "high")})
+            row["seeds_say"] = stats.in_words(diff["low"], diff["high"])
+            shared = sorted(set(seeds) & set(values[reference]))
+            if example_key and shared:
+                a = _per_example(by_run[(variant, shared[0])], example_key)
+                b = _per_example(by_run[(reference, shared[0])], example_key)
+                boot = stats.paired_bootstrap(a, b)
+                row.update({"boot_low": boot["low"], "boot_high": boot["high"]})
+        rows.append(row)
+    return rows
