@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from lshlib.report import training as report_training
+from lshlib.report import verdict as rv
 
 
 def _records(**accuracies: float) -> dict[str, dict]:
@@ -104,3 +106,47 @@ def test_metric_comparison_shares_the_percent_axis_and_draws_floors():
     em, f1 = fig.axes[:2]
     assert em.get_ylim() == f1.get_ylim() == (0.0, 12.0)
     assert any(t.get_text() == "lexical" for t in f1.texts)
+
+
+def test_verdict_words_follow_the_interval_and_the_claims_direction():
+    assert rv.verdict_word(0.01, 0.03, +1) == "supported"
+    assert rv.verdict_word(-0.03, -0.01, -1) == "supported"
+    assert rv.verdict_word(-0.03, -0.01, +1).startswith("not supported")
+    assert rv.verdict_word(-0.01, 0.02, +1).startswith("inconclusive at this scale")
+    assert "one seed" in rv.verdict_word(float("nan"), float("nan"), 1)
+    with pytest.raises(ValueError, match="sign must be"):
+        rv.verdict_word(0, 1, 0)
+    row = {"variant": "lsh_paper", "n": 3, "sd": 0.002, "diff_mean": -0.01, "diff_low": -0.02,
+           "diff_high": -0.001, "boot_low": -0.03, "boot_high": 0.0}  # fmt: skip
+    out = rv.claim_row("LSH wins", "0.18 vs 0.15", "MLM accuracy, lsh_paper - baseline", row, +1)
+    assert out["our measurement"].startswith(
+        "MLM accuracy, lsh_paper - baseline: -0.0100 over 3 seeds (95% interval -0.0200 to -0.0010"
+    )
+    assert "bootstrap over test examples -0.0300 to +0.0000" in out["our measurement"]
+    assert out["verdict"].startswith("not supported")
+
+
+def _seed_records():
+    records = []
+    for variant, base in (("baseline", 6.0), ("lsh_paper", 5.0)):
+        for seed, shift in ((1, 0.0), (2, 0.4)):
+            records.append({
+                "config": {"variant": variant, "seed": seed},
+                "curves": {"train": [{"step": s, "loss": base + shift - s / 100}
+                                     for s in (10, 20)]},
+                "final": {"validation_accuracy": 0.1 + shift / 10, "validation_loss": base,
+                          "validation_perplexity": 400.0, "train_loss_last": base},
+                "train_samples_per_second": 100.0, "steps": 20, "train_seconds": 10.0,
+            })  # fmt: skip
+    return records
+
+
+def test_seed_bands_span_the_lowest_to_the_highest_seed():
+    fig = rv.plot_seed_bands(_seed_records(), "t")
+    ax = fig.axes[0]
+    mean = [line for line in ax.lines if line.get_label().startswith("baseline")][0]
+    assert list(mean.get_ydata()) == pytest.approx([6.1, 6.0])
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(5.8) and band.max() == pytest.approx(6.3)
+    radar = rv.plot_radar(_seed_records())
+    assert len(radar.axes) == 2
