@@ -20,18 +20,30 @@ differences with intervals (:mod:`lshlib.stats`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from lshlib import stats, training
-from lshlib.modeling import CONTROL_VARIANTS, VARIANTS
+from lshlib.locality import trained_locality
+from lshlib.modeling import CONTROL_VARIANTS, VARIANTS, load_model
 from lshlib.per_example import example_scores
 from lshlib.scales import PAPER_FINETUNING, get_scale, sizes
 from lshlib.training import SCRATCH, RunConfig
 
-__all__ = ["GROUPS", "plan", "run_plan", "seed_values", "compare"]
+__all__ = [
+    "GROUPS",
+    "CONTROL_PAIRS",
+    "plan",
+    "plan_summary",
+    "run_plan",
+    "seed_values",
+    "compare",
+    "generalisation_gap",
+    "control_rows",
+    "locality_table",
+]
 
 GROUPS = ("pretraining", "sst2", "squad", "controls", "paper_settings")
 MAIN = (*VARIANTS, SCRATCH)
@@ -96,12 +108,22 @@ def run_plan(
     return records
 
 
-def seed_values(records: list[dict], metric: str) -> dict[str, dict[int, float]]:
-    """``{variant: {seed: final[metric]}}`` from a group's records."""
+Metric = str | Callable[[dict], float]
+
+
+def generalisation_gap(record: dict) -> float:
+    """Validation loss minus the last training loss: how much worse held-out data fares."""
+    return record["final"]["validation_loss"] - record["final"]["train_loss_last"]
+
+
+def seed_values(records: list[dict], metric: Metric) -> dict[str, dict[int, float]]:
+    """``{variant: {seed: value}}`` from a group's records; ``metric`` names a key of a record's
+    ``final`` metrics or is a function of the record (:func:`generalisation_gap`)."""
     out: dict[str, dict[int, float]] = {}
     for record in records:
         config = record["config"]
-        out.setdefault(config["variant"], {})[config["seed"]] = record["final"][metric]
+        value = metric(record) if callable(metric) else record["final"][metric]
+        out.setdefault(config["variant"], {})[config["seed"]] = value
     return out
 
 
@@ -111,7 +133,7 @@ def _per_example(record: dict, key: str) -> list[float]:
 
 
 def compare(
-    records: list[dict], metric: str, reference: str = "baseline", example_key: str | None = None
+    records: list[dict], metric: Metric, reference: str = "baseline", example_key: str | None = None
 ) -> list[dict[str, Any]]:
     """One row per variant: the mean and spread of ``metric`` over seeds and, against
     ``reference``, the paired difference over shared seeds (t interval) and, when
@@ -135,4 +157,55 @@ def compare(
                 boot = stats.paired_bootstrap(a, b)
                 row.update({"boot_low": boot["low"], "boot_high": boot["high"]})
         rows.append(row)
+    return rows
+
+
+# Each control against the variant it changes one thing of (:data:`lshlib.modeling`).
+CONTROL_PAIRS = (
+    ("random_paper", "lsh_paper", "locality (random pairs of the same density)"),
+    ("random_masked", "lsh_masked", "locality, masked mode"),
+    ("lsh_paper_fixed", "lsh_paper", "hashes redrawn at every call (vs fixed)"),
+    ("lsh_paper_unmirrored", "lsh_paper", "mirrored scores (vs each pair as itself)"),
+    ("lsh_masked", "lsh_paper", "zero scores (paper) vs exclusion (masked)"),
+)
+
+
+def control_rows(records: list[dict], metric: Metric = "test_accuracy") -> list[dict[str, Any]]:
+    """Each control minus the variant it departs from (:data:`CONTROL_PAIRS`), paired over
+    seeds, on the ``controls`` group (every run fine-tuned from the baseline's checkpoint)."""
+    rows = []
+    for control, reference, what in CONTROL_PAIRS:
+        pair = [r for r in records if r["config"]["variant"] in (control, reference)]
+        found = {r["config"]["variant"] for r in pair}
+        if found != {control, reference}:
+            continue
+        row = next(r for r in compare(pair, metric, reference) if r["variant"] == control)
+        rows.append({"control": control, "against": reference, "tests": what, **row})
+    return rows
+
+
+def plan_summary(runs: dict[str, list[RunConfig]]) -> list[dict[str, Any]]:
+    """One row per group: its task, variants, seeds and number of runs."""
+    return [
+        {
+            "group": group,
+            "task": ", ".join(sorted({c.task for c in configs})),
+            "variants": ", ".join(dict.fromkeys(c.variant for c in configs)),
+            "seeds": ", ".join(str(s) for s in dict.fromkeys(c.seed for c in configs)),
+            "runs": len(configs),
+        }
+        for group, configs in runs.items()
+    ]
+
+
+def locality_table(configs: Iterable[RunConfig], scale: str | None = None) -> list[dict]:
+    """:func:`lshlib.locality.trained_locality` of each finished run's final model (sizes from
+    the ``verdict`` table), one row per (run, layer, head)."""
+    v = sizes("verdict", scale)
+    rows = []
+    for config in configs:
+        model = load_model(training.run_dir(config) / "final", config.task)
+        for row in trained_locality(model, v["locality_sentences"], v["locality_draws"],
+                                    scale=scale):  # fmt: skip
+            rows.append({"variant": config.variant, "seed": config.seed, **row})
     return rows

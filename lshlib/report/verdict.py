@@ -12,10 +12,21 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from lshlib import metrics
 from lshlib.report import style
+from lshlib.report.cost import target_report
 from lshlib.report.training import COLORS
 
-__all__ = ["verdict_word", "claim_row", "claims_frame", "plot_seed_bands", "plot_radar"]
+__all__ = [
+    "verdict_word",
+    "claim_row",
+    "compute_claim",
+    "claims",
+    "claims_frame",
+    "plot_seed_bands",
+    "plot_radar",
+    "paper_mode_over_sdpa",
+]
 
 
 def verdict_word(low: float, high: float, sign: int) -> str:
@@ -142,3 +153,83 @@ def plot_radar(records: Sequence[dict]) -> Figure:
         ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(-0.15, -0.15))
     fig.tight_layout()
     return fig
+
+
+def _row(rows: Sequence[dict], variant: str) -> dict[str, Any] | None:
+    return next((r for r in rows if r.get("variant") == variant), None)
+
+
+def compute_claim(kflops_row: dict, paper_mode_over_sdpa: float | None) -> dict[str, str]:
+    """The compute claim, from the honest operation count of the paper's setting at the paper's
+    n = 10 (:func:`lshlib.cost.figure_kflops_table` row ``2-1``) and the measured wall-clock
+    ratio of paper-mode attention to SDPA (the attention benchmark)."""
+    ratio = kflops_row["honest_lsh_kops"] / kflops_row["honest_full_kops"]
+    measured = (
+        f"every operation, forward + backward, at n = 10: {kflops_row['honest_lsh_kops']:.2f} K "
+        f"for LSH vs {kflops_row['honest_full_kops']:.2f} K for full attention ({ratio:.2f}x)"
+    )
+    slower = paper_mode_over_sdpa is not None and paper_mode_over_sdpa > 1
+    if paper_mode_over_sdpa is not None:
+        measured += f"; wall-clock of paper-mode attention / SDPA: {paper_mode_over_sdpa:.2f}x"
+    verdict = "not supported" if ratio >= 1 or slower else "supported"
+    return {
+        "claim": '"significantly reduces computational demand for the self-attention layer"',
+        "paper's evidence": f"hashing products only: {kflops_row['paper_kflops']:.2f} KFLOPs vs "
+        f"{kflops_row['paper_full_kflops']:.1f} for QK^T (n = 10, hidden 128)",
+        "our measurement": measured,
+        "verdict": verdict,
+    }
+
+
+def claims(
+    pretraining: Sequence[dict],
+    generalisation: Sequence[dict],
+    sst2: Sequence[dict],
+    squad: Sequence[dict],
+    controls: Sequence[dict],
+    compute: dict[str, str],
+) -> list[dict[str, str]]:
+    """The claims table: the compute claim (:func:`compute_claim`) and one row per claim
+    measured over seeds, from :func:`lshlib.verdict.compare` rows (reference ``baseline``) and
+    :func:`lshlib.verdict.control_rows`. A claim whose runs are missing is left out."""
+    p = metrics.PAPER_RESULTS
+    rows = [compute]
+    specs = [
+        (pretraining, "lsh_paper", +1, '"outperforming the baseline model in pretraining"',
+         f"MLM accuracy {p['lsh']['mlm_eval_accuracy']} vs {p['baseline']['mlm_eval_accuracy']}"
+         ", one seed", "MLM accuracy, lsh_paper - baseline"),
+        (generalisation, "lsh_paper", -1, '"may enhance the model\'s ability to generalize"',
+         "none beyond the pretraining numbers", "validation - train loss, lsh_paper - baseline"),
+        (sst2, "lsh_paper", +1, '"outperforming the baseline model in ... fine-tuning" (SST-2)',
+         f"test accuracy {p['lsh']['sst2_test_accuracy']} vs "
+         f"{p['baseline']['sst2_test_accuracy']} (the baseline ahead), one seed",
+         "SST-2 test accuracy, lsh_paper - baseline"),
+        (squad, "lsh_paper", +1, '"outperforming the baseline model in ... fine-tuning" (SQuAD)',
+         f"best validation loss {p['lsh']['squad_best_validation_loss']} vs "
+         f"{p['baseline']['squad_best_validation_loss']} (the baseline ahead), no F1",
+         "SQuAD test F1 (points), lsh_paper - baseline"),
+        (sst2, "scratch", -1, "pretraining helps fine-tuning (implied by comparing fine-tuned "
+         "pretrained models)", "not tested in the paper",
+         "SST-2 test accuracy, scratch (no pretraining) - baseline"),
+    ]  # fmt: skip
+    for source, variant, sign, claim, evidence, what in specs:
+        row = _row(source, variant)
+        if row is not None and "diff_mean" in row:
+            rows.append(claim_row(claim, evidence, what, row, sign))
+    locality = next((r for r in controls if r["control"] == "random_paper"), None)
+    if locality is not None:
+        rows.append(claim_row(
+            "the gain comes from hashing similar queries and keys together (locality)",
+            "not tested in the paper", "SST-2 test accuracy, random_paper - lsh_paper",
+            locality, -1,
+        ))  # fmt: skip
+    return rows
+
+
+def paper_mode_over_sdpa(bench: dict | None) -> float | None:
+    """The attention benchmark's median ratio of paper-mode attention to SDPA (``None`` without
+    a benchmark record, as at the smoke scale)."""
+    if not bench:
+        return None
+    rows = [t for t in target_report(bench) if t["target"].startswith("paper mode (dense) / SDPA")]
+    return rows[0]["measured"] if rows else None
