@@ -234,11 +234,16 @@ def _versions() -> dict[str, str]:
 
 
 def _curves(log_history: list[dict]) -> dict[str, list[dict]]:
-    train = [{"step": h["step"], "loss": h["loss"]} for h in log_history if "loss" in h]
+    kept = ("step", "train_seconds")  # train_seconds: the run's wall-clock (RunClock.on_log)
+    train = [
+        {k: h[k] for k in ("step", "loss", "train_seconds") if k in h}
+        for h in log_history
+        if "loss" in h
+    ]
     evals: dict[int, dict] = {}  # one point per step (the final evaluation repeats the last)
     for h in log_history:
         if "eval_loss" in h:
-            evals[h["step"]] = {k: v for k, v in h.items() if k == "step" or k.startswith("eval_")}
+            evals[h["step"]] = {k: v for k, v in h.items() if k in kept or k.startswith("eval_")}
     return {"train": train, "eval": list(evals.values())}
 
 

@@ -111,4 +111,21 @@ def test_text_progress_is_one_plain_line_per_run(tmp_path, capsys):
     err = capsys.readouterr().err
     final = err.replace("\r", "\n").strip().splitlines()[-1]
     assert final.startswith("run-x: 100%") and "5/5" in final and "loss=" in final
-    assert "it/s]" in final and "Evaluation" not in err
+    assert "it/s" in final and final.endswith("]") and "Evaluation" not in err
+
+
+def test_run_clock_stamps_each_log_entry_with_the_runs_wall_clock(tmp_path):
+    model = build_model("mlm", "baseline", vocab_size=VOCAB, seed=0, **TINY)
+    clock = RunClock(previous=100.0)
+    trainer = SparseMLMTrainer(
+        model=model,
+        args=_args(tmp_path, max_steps=4, logging_steps=2),
+        train_dataset=_masked_set(),
+        data_collator=_collate,
+        callbacks=[clock],
+    )
+    trainer.train()
+    stamped = [h for h in trainer.state.log_history if "loss" in h]
+    assert [h["step"] for h in stamped] == [2, 4]
+    seconds = [h["train_seconds"] for h in stamped]
+    assert 100.0 < seconds[0] <= seconds[1] <= clock.total()
