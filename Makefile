@@ -17,7 +17,7 @@ export TOKENIZERS_PARALLELISM ?= false
 # calls it: reproduce records its own).
 CLOCK_FIGURES ?= 1
 
-.PHONY: setup test unit slow nbtest reproduce figures readme lab app bench bench-training lint format clean
+.PHONY: setup test unit slow nbtest reproduce figures readme lab app bench bench-training long lint format clean
 
 setup: $(STAMP)
 
@@ -83,6 +83,11 @@ app: setup
 # Benchmarks write results/<scale>[-<device>]/*.json; run them on an otherwise idle machine.
 bench: setup
 	$(PY) benchmarks/attention.py
+
+# The verdict's long runs (issue 13): plateau runs of baseline and lsh_paper (45+ min each on 2
+# cores) and long-sequence runs of SDPA vs the bucketed kernel; cached like every run.
+long: setup
+	$(PY) -m lshlib.verdict --long
 
 # Bare sparse-head MLM step vs the full training pipeline (results/laptop/training_bench.json).
 bench-training: setup

@@ -35,6 +35,7 @@ __all__ = [
     "VARIANTS",
     "CONTROL_VARIANTS",
     "ALL_VARIANTS",
+    "LONG_VARIANTS",
     "TASKS",
     "TASK_CLASSES",
     "variant_lsh_config",
@@ -52,7 +53,10 @@ __all__ = [
 VARIANTS = ("baseline", "lsh_paper", "lsh_masked")
 # The controls of issue 13: the paper's LSH with one thing changed (see lshlib.attention).
 CONTROL_VARIANTS = ("random_paper", "random_masked", "lsh_paper_fixed", "lsh_paper_unmirrored")
-ALL_VARIANTS = (*VARIANTS, *CONTROL_VARIANTS)
+# Masked LSH attention through the sparse bucketed kernel with 4 bits and plain signatures (the
+# kernel's fastest setting, notebook 03): the long-sequence runs of the verdict.
+LONG_VARIANTS = ("lsh_bucketed",)
+ALL_VARIANTS = (*VARIANTS, *CONTROL_VARIANTS, *LONG_VARIANTS)
 TASKS = ("mlm", "sst2", "squad")
 TASK_CLASSES: dict[str, type[PreTrainedModel]] = {
     "mlm": BertForMaskedLM,
@@ -68,6 +72,7 @@ _VARIANT_SETTINGS: dict[str, dict[str, Any]] = {
     "random_masked": {"mode": "masked", "pairs": "random"},
     "lsh_paper_fixed": {"mode": "paper", "rehash": "fixed"},
     "lsh_paper_unmirrored": {"mode": "paper", "mirror": False},
+    "lsh_bucketed": {"mode": "masked", "strategy": "bucketed", "bits": 4, "table_size": None},
 }
 
 

@@ -54,7 +54,7 @@ from transformers import (
 )
 
 from lshlib import checkpoints, data, features, jobs, metrics, safeio
-from lshlib.modeling import CONTROL_VARIANTS, VARIANTS
+from lshlib.modeling import CONTROL_VARIANTS, LONG_VARIANTS, VARIANTS
 from lshlib.paths import results_dir, runs_dir
 from lshlib.scales import SCALES, get_scale, sizes
 from lshlib.trainers import RunClock, TextProgress
@@ -71,7 +71,7 @@ REUSE_MODES: tuple[str, ...] = ("results", "runs")  # which finished runs :func:
 SCRATCH = "scratch"
 FINETUNE_VARIANTS: tuple[str, ...] = (*VARIANTS, SCRATCH)
 # Every variant a run may have: the main ones, scratch, and the attention controls.
-RUN_VARIANTS: tuple[str, ...] = (*FINETUNE_VARIANTS, *CONTROL_VARIANTS)
+RUN_VARIANTS: tuple[str, ...] = (*FINETUNE_VARIANTS, *CONTROL_VARIANTS, *LONG_VARIANTS)
 
 
 @dataclass(frozen=True)

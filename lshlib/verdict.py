@@ -20,6 +20,7 @@ differences with intervals (:mod:`lshlib.stats`).
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -29,7 +30,7 @@ from lshlib import stats, training
 from lshlib.locality import trained_locality
 from lshlib.modeling import CONTROL_VARIANTS, VARIANTS, load_model
 from lshlib.per_example import example_scores
-from lshlib.scales import PAPER_FINETUNING, get_scale, sizes
+from lshlib.scales import LONG, PAPER_FINETUNING, SCALES, get_scale, sizes
 from lshlib.training import SCRATCH, RunConfig
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "generalisation_gap",
     "control_rows",
     "locality_table",
+    "long_plan",
+    "run_long",
 ]
 
 GROUPS = ("pretraining", "sst2", "squad", "controls", "paper_settings")
@@ -209,3 +212,47 @@ def locality_table(configs: Iterable[RunConfig], scale: str | None = None) -> li
                                     scale=scale):  # fmt: skip
             rows.append({"variant": config.variant, "seed": config.seed, **row})
     return rows
+
+
+def long_plan(scale: str | None = None) -> dict[str, list[RunConfig]]:
+    """The long runs (``make long``): the plateau runs of the baseline and ``lsh_paper``, and the
+    long-sequence runs of the baseline (SDPA) and ``lsh_bucketed`` (:data:`lshlib.scales.LONG`);
+    the first pretraining seed."""
+    scale = get_scale(scale)
+    seed = sizes("verdict", scale)["mlm_seeds"][0]
+    settings = LONG[scale]
+    return {
+        "plateau": [
+            training.run_config("mlm", v, scale, seed, **settings["plateau"])
+            for v in ("baseline", "lsh_paper")
+        ],
+        "long_sequence": [
+            training.run_config("mlm", v, scale, seed, **settings["long_sequence"])
+            for v in ("baseline", "lsh_bucketed")
+        ],
+    }
+
+
+def run_long(scale: str | None = None, progress: bool = True) -> dict[str, list[dict]]:
+    """Run (or reuse) the long runs; each shows its own progress bar."""
+    return {
+        group: [training.run(c, progress=progress) for c in configs]
+        for group, configs in long_plan(scale).items()
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m lshlib.verdict [--scale S] [--long]``: run the verdict's plan (or the long
+    runs) from the command line, as ``make long`` does."""
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("--scale", default=None, choices=SCALES)
+    parser.add_argument("--long", action="store_true", help="the plateau and long-sequence runs")
+    args = parser.parse_args(argv)
+    if args.long:
+        run_long(args.scale)
+    else:
+        run_plan(args.scale)
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lshlib import verdict
+from lshlib import training, verdict
 from lshlib.modeling import CONTROL_VARIANTS
 from lshlib.paths import data_dir
 
@@ -62,3 +62,18 @@ def test_compare_pairs_seeds_and_says_what_the_interval_says(env):
     assert "within noise" in rows["scratch"]["seeds_say"]
     with pytest.raises(ValueError, match="reference 'nope' has no runs"):
         verdict.compare(records, "test_accuracy", reference="nope")
+
+
+def test_long_plan_and_a_smoke_long_sequence_run(env):
+    runs = verdict.long_plan("smoke")
+    assert [c.variant for c in runs["plateau"]] == ["baseline", "lsh_paper"]
+    assert {c.epochs for c in runs["plateau"]} == {2.0}
+    long = runs["long_sequence"]
+    assert [c.variant for c in long] == ["baseline", "lsh_bucketed"]
+    assert long[0].max_length == long[1].max_length == 256
+    record = training.run(long[1], progress=False)
+    assert record["status"] == "finished"
+    curve = record["curves"]["train"]
+    assert all(p["train_seconds"] > 0 and p["loss"] == p["loss"] for p in curve)  # no NaN
+    seconds = [p["train_seconds"] for p in curve]
+    assert seconds == sorted(seconds)
