@@ -17,17 +17,18 @@ export TOKENIZERS_PARALLELISM ?= false
 # calls it: reproduce records its own).
 CLOCK_FIGURES ?= 1
 
-.PHONY: setup test unit slow nbtest reproduce figures readme lab app bench bench-training lint format clean
+.PHONY: setup test unit slow nbtest reproduce figures readme lab app bench bench-training long lint format clean
 
 setup: $(STAMP)
 
 # torch is installed first and pinned: torch==2.13.0 resolves to the CPU wheel on our machines
 # (a plain `torch` would pull a multi-GB CUDA build). On a CUDA machine install your CUDA build
-# of torch 2.13.0 into .venv first; this target then keeps it.
-$(STAMP): pyproject.toml
+# of torch 2.13.0 into .venv first; this target then keeps it. constraints.txt pins every other
+# package to the versions the committed results came from.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	$(PY) -m ipykernel install --prefix $(VENV) --name python3 >/dev/null
 	touch $(STAMP)
 
@@ -82,6 +83,11 @@ app: setup
 # Benchmarks write results/<scale>[-<device>]/*.json; run them on an otherwise idle machine.
 bench: setup
 	$(PY) benchmarks/attention.py
+
+# The verdict's long runs (issue 13): plateau runs of baseline and lsh_paper (45+ min each on 2
+# cores) and long-sequence runs of SDPA vs the bucketed kernel; cached like every run.
+long: setup
+	$(PY) -m lshlib.verdict --long
 
 # Bare sparse-head MLM step vs the full training pipeline (results/laptop/training_bench.json).
 bench-training: setup

@@ -4,7 +4,7 @@ At the laptop pretraining shape (``lshlib.scales.TRAINING["laptop"]["mlm"]``: bl
 batch, learning rate, evaluation set, evaluation/checkpoint cadence) it measures, for baseline,
 ``lsh_paper`` and ``lsh_masked``:
 
-* **bare**: :func:`lshlib.training.mlm_model` + AdamW + :func:`lshlib.modeling.sparse_mlm_loss`
+* **bare**: :func:`lshlib.jobs.mlm_model` + AdamW + :func:`lshlib.modeling.sparse_mlm_loss`
   on batches collated beforehand (no Trainer, no evaluation, no checkpoints);
 * **pipeline**: :func:`lshlib.training.run` (the Trainer with our collator, data loader, logging,
   evaluation and checkpoints) on one evaluation cycle: ``eval_steps`` optimizer steps, ending in
@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from lshlib import bench, data, features, training
+from lshlib import bench, data, features, jobs, training
 from lshlib.modeling import VARIANTS, sparse_mlm_loss
 from lshlib.paths import results_dir
 
@@ -50,7 +50,7 @@ def bare_throughput(config: training.RunConfig, steps: int, warmup: int = 3) -> 
         collator([{"input_ids": r} for r in rows[i * size : (i + 1) * size]])
         for i in range(steps + warmup)
     ]
-    model = training.mlm_model(config, len(tokenizer))
+    model = jobs.mlm_model(config, len(tokenizer))
     model.train()
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay

@@ -16,6 +16,12 @@ Two *execution strategies* (``LSHConfig.strategy``): ``"dense"`` computes every 
 masks (the oracle; returns the probabilities) and ``"bucketed"`` hands the bucket ids to the
 sparse kernel :func:`lshlib.bucketed.bucketed_attention` (masked mode only).
 
+Two *controls* (issue 13) isolate what the hashing contributes: ``pairs="random"`` keeps each
+call's collision density but forgets which pairs collided (every query-key pair is allowed
+independently with probability equal to the density of that call's LSH collision matrix, per
+batch element and head: no locality), and ``mirror=False`` (paper mode) computes every colliding
+``q_i . k_j`` as itself instead of copying the upper triangle onto the lower one.
+
 Hash functions are redrawn at every call for every batch element and head (``rehash="call"``,
 as the paper) or drawn once per layer and head from ``LSHConfig.seed`` (``rehash="fixed"``), so
 evaluation is deterministic and a saved model reloads the same hashes.
@@ -53,6 +59,8 @@ __all__ = [
     "MODES",
     "STRATEGIES",
     "REHASH",
+    "PAIRS",
+    "random_pairs",
     "LSHConfig",
     "lsh_attention",
     "hash_queries_keys",
@@ -68,6 +76,7 @@ CONFIG_ATTR = "lsh"  # name of the attribute holding the LSH settings on a trans
 MODES = ("paper", "masked")
 STRATEGIES = ("dense", "bucketed")
 REHASH = ("call", "fixed")
+PAIRS = ("lsh", "random")
 MAX_SEED = 2**32  # seeds and layer indices are combined into one 64-bit generator seed
 MAX_LAYERS = 2**20
 
@@ -84,6 +93,8 @@ class LSHConfig:
     strategy: str = "dense"
     rehash: str = "call"
     seed: int = 0
+    pairs: str = "lsh"
+    mirror: bool = True
 
     def __post_init__(self) -> None:
         validate_hash_settings(self.bits, self.tables, self.table_size)
@@ -101,6 +112,19 @@ class LSHConfig:
             )
         if self.rehash not in REHASH:
             raise ValueError(f"rehash must be one of {REHASH}, got {self.rehash!r}")
+        if self.pairs not in PAIRS:
+            raise ValueError(f"pairs must be one of {PAIRS}, got {self.pairs!r}")
+        if self.pairs == "random" and self.strategy != "dense":
+            raise ValueError(
+                f"pairs 'random' runs with strategy 'dense' only, got strategy {self.strategy!r}"
+            )
+        if not isinstance(self.mirror, bool):
+            raise ValueError(f"mirror must be True or False, got {self.mirror!r}")
+        if not self.mirror and self.mode != "paper":
+            raise ValueError(
+                f"mirror=False applies to mode 'paper' only (masked mode never mirrors), got "
+                f"mode {self.mode!r}"
+            )
         if not _is_int(self.seed) or not 0 <= self.seed < MAX_SEED:
             raise ValueError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
         object.__setattr__(self, "seed", int(self.seed))
@@ -272,12 +296,26 @@ def _upper_triangle(n: int, device: torch.device) -> Tensor:
     return torch.ones(n, n, dtype=torch.bool, device=device).triu_()
 
 
-def _paper_scores_(scores: Tensor, not_colliding: Tensor) -> Tensor:
+def _paper_scores_(scores: Tensor, not_colliding: Tensor, mirror: bool = True) -> Tensor:
     """Step 4 on a full score matrix: zero the non-colliding pairs (in place), then keep the upper
-    triangle (i <= j, the pairs the authors visit) and mirror it onto the lower one."""
+    triangle (i <= j, the pairs the authors visit) and mirror it onto the lower one (unless
+    ``mirror`` is false: the control that computes every colliding pair as itself)."""
     scores.masked_fill_(not_colliding, 0.0)
+    if not mirror:
+        return scores
     n = scores.shape[-1]
     return torch.where(_upper_triangle(n, scores.device), scores, scores.transpose(-1, -2))
+
+
+def random_pairs(not_colliding: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """The random-pairs control: the complement of a random allowed-pair matrix with the same
+    density as the collision matrix ``~not_colliding`` in each (batch, head) slice, every pair
+    allowed independently (no locality). Returns the new ``not_colliding``."""
+    density = (~not_colliding).float().mean(dim=(-2, -1), keepdim=True)
+    draw = torch.rand(
+        not_colliding.shape, generator=generator, device=not_colliding.device, dtype=torch.float32
+    )
+    return draw >= density
 
 
 def paper_score_matrix(
@@ -389,14 +427,16 @@ def lsh_attention(
             training=training,
         )
         return out, None
+    not_colliding = collision_from_buckets(qb, kb, negate=True)
+    if config.pairs == "random":
+        not_colliding = random_pairs(not_colliding, generator)
     return _dense_attention(
         query,
         key,
         value,
-        qb,
-        kb,
+        not_colliding,
         attention_mask,
-        config.mode,
+        config,
         scaling,
         dropout if training else 0.0,
     )
@@ -406,25 +446,24 @@ def _dense_attention(
     query: Tensor,
     key: Tensor,
     value: Tensor,
-    qb: Tensor,
-    kb: Tensor,
+    not_colliding: Tensor,
     attention_mask: Tensor | None,
-    mode: str,
+    config: LSHConfig,
     scaling: float,
     dropout: float,
 ) -> tuple[Tensor, Tensor]:
-    """The dense strategy: every score, then the mode's masking; returns (output, probs)."""
+    """The dense strategy: every score, then the mode's masking of the pairs that do not
+    collide; returns (output, probs)."""
     target = (*query.shape[:3], key.shape[2])
     mask = normalize_mask(attention_mask, target, query.dtype)
     # One matmul for all scores, the scaling folded into the (small) query. The in-place ops
     # below are safe for autograd: the matmul's backward needs only its inputs.
     scores = torch.matmul(query * scaling, key.transpose(-1, -2))
     min_value = torch.finfo(scores.dtype).min
-    not_colliding = collision_from_buckets(qb, kb, negate=True)
-    if mode == "paper":
+    if config.mode == "paper":
         # Step 4: zero for non-colliding pairs, then the upper triangle (i <= j, the pairs the
         # authors visit) mirrored onto the lower one. Step 5: add the mask, softmax.
-        scores = _paper_scores_(scores, not_colliding)
+        scores = _paper_scores_(scores, not_colliding, config.mirror)
         blocked = None if mask is None else ~mask.allowed
     else:
         blocked = not_colliding if mask is None else not_colliding | ~mask.allowed

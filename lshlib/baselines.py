@@ -23,8 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lshlib import data, features, metrics
+from lshlib import data, features, metrics, safeio
+from lshlib.paths import results_dir
 from lshlib.scales import sizes
+
+LEXICAL_FILE = "squad_lexical_baseline.json"
 
 __all__ = [
     "STOP_WORDS",
@@ -132,8 +135,13 @@ def sliding_window_scores(
     return {**metrics.squad_scores(predictions, references), "questions": float(len(references))}
 
 
-def squad_test_scores(scale: str | None = None) -> dict[str, float]:
+def squad_test_scores(scale: str | None = None, save: bool = False) -> dict[str, float]:
     """The baseline's EM and F1 on the SQuAD test questions that the fine-tuning runs of
-    ``scale`` are scored on (the same ``max_test`` subset, :func:`lshlib.features.subset`)."""
+    ``scale`` are scored on (the same ``max_test`` subset, :func:`lshlib.features.subset`).
+    ``save`` also writes them to ``results/<scale>/squad_lexical_baseline.json`` (the README
+    reads them there)."""
     cap = sizes("training/squad", scale).get("max_test")
-    return sliding_window_scores(features.subset(data.load_squad("test"), cap))
+    scores = sliding_window_scores(features.subset(data.load_squad("test"), cap))
+    if save:
+        safeio.atomic_write_json(results_dir(scale, "cpu") / LEXICAL_FILE, scores, indent=1)
+    return scores

@@ -121,6 +121,39 @@ def premask(ds: datasets.Dataset, tokenizer: PreTrainedTokenizerFast, prob: floa
     )
 
 
+def mlm_eval_set(
+    tokenizer: PreTrainedTokenizerFast, block_size: int, n: int | None, prob: float
+) -> datasets.Dataset:
+    """The MLM evaluation blocks, masked once (:func:`premask`): what every evaluation scores."""
+    return premask(mlm_blocks(tokenizer, "eval", block_size, n, 0), tokenizer, prob)
+
+
+def unigram_floor(
+    tokenizer: PreTrainedTokenizerFast,
+    block_size: int,
+    n: int | None,
+    prob: float,
+    corpus_chars: int | None = None,
+) -> dict[str, Any]:
+    """The MLM accuracy of always predicting the training corpus's most frequent token, scored
+    at the masked positions of :func:`mlm_eval_set`: what word frequency alone gets.
+
+    Returns the token, its hits, the number of masked positions and the accuracy."""
+    counts = np.bincount(corpus_ids(tokenizer, "train", corpus_chars), minlength=len(tokenizer))
+    top = int(counts.argmax())
+    labels = np.asarray(mlm_eval_set(tokenizer, block_size, n, prob)["labels"])
+    labels = labels[labels != -100]  # DataCollatorForLanguageModeling's ignore index
+    if labels.size == 0:
+        raise ValueError(f"no masked positions in {n} evaluation blocks of {block_size} tokens")
+    hits = int((labels == top).sum())
+    return {
+        "token": tokenizer.convert_ids_to_tokens(top),
+        "hits": hits,
+        "positions": int(labels.size),
+        "accuracy": hits / labels.size,
+    }
+
+
 def sst2_features(ds: datasets.Dataset, tokenizer, max_length: int, pad: bool) -> datasets.Dataset:
     """Tokenized SST-2 sentences (``[CLS] sentence [SEP]``) with their labels."""
 

@@ -33,6 +33,9 @@ from lshlib.attention import ATTN_NAME, CONFIG_ATTR, LSHConfig, lsh_attention
 
 __all__ = [
     "VARIANTS",
+    "CONTROL_VARIANTS",
+    "ALL_VARIANTS",
+    "LONG_VARIANTS",
     "TASKS",
     "TASK_CLASSES",
     "variant_lsh_config",
@@ -48,17 +51,34 @@ __all__ = [
 ]
 
 VARIANTS = ("baseline", "lsh_paper", "lsh_masked")
+# The controls of issue 13: the paper's LSH with one thing changed (see lshlib.attention).
+CONTROL_VARIANTS = ("random_paper", "random_masked", "lsh_paper_fixed", "lsh_paper_unmirrored")
+# Masked LSH attention through the sparse bucketed kernel with 4 bits and plain signatures (the
+# kernel's fastest setting, notebook 03): the long-sequence runs of the verdict.
+LONG_VARIANTS = ("lsh_bucketed",)
+ALL_VARIANTS = (*VARIANTS, *CONTROL_VARIANTS, *LONG_VARIANTS)
 TASKS = ("mlm", "sst2", "squad")
 TASK_CLASSES: dict[str, type[PreTrainedModel]] = {
     "mlm": BertForMaskedLM,
     "sst2": BertForSequenceClassification,
     "squad": BertForQuestionAnswering,
 }
+# How each LSH variant departs from the paper's settings (bits 2, tables 1, table_size 256,
+# hashes redrawn at every call, paper mode).
+_VARIANT_SETTINGS: dict[str, dict[str, Any]] = {
+    "lsh_paper": {"mode": "paper"},
+    "lsh_masked": {"mode": "masked"},
+    "random_paper": {"mode": "paper", "pairs": "random"},
+    "random_masked": {"mode": "masked", "pairs": "random"},
+    "lsh_paper_fixed": {"mode": "paper", "rehash": "fixed"},
+    "lsh_paper_unmirrored": {"mode": "paper", "mirror": False},
+    "lsh_bucketed": {"mode": "masked", "strategy": "bucketed", "bits": 4, "table_size": None},
+}
 
 
 def _check_variant(variant: str) -> None:
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    if variant not in ALL_VARIANTS:
+        raise ValueError(f"variant must be one of {ALL_VARIANTS}, got {variant!r}")
 
 
 def _check_task(task: str) -> None:
@@ -68,12 +88,14 @@ def _check_task(task: str) -> None:
 
 def variant_lsh_config(variant: str) -> LSHConfig | None:
     """LSH settings of a named variant: the paper's (bits 2, tables 1, table_size 256, fresh
-    hashes at every call) in ``paper`` or ``masked`` mode; ``None`` for the baseline."""
+    hashes at every call) in ``paper`` or ``masked`` mode, or one of the controls
+    (:data:`CONTROL_VARIANTS`: random pairs of the same density, fixed hashes, no mirroring);
+    ``None`` for the baseline."""
     _check_variant(variant)
     if variant == "baseline":
         return None
-    mode = "paper" if variant == "lsh_paper" else "masked"
-    return LSHConfig(bits=2, tables=1, table_size=256, mode=mode, rehash="call")
+    settings = {"bits": 2, "tables": 1, "table_size": 256, "rehash": "call"}
+    return LSHConfig(**{**settings, **_VARIANT_SETTINGS[variant]})
 
 
 def _resolve_lsh(variant: str, lsh: LSHConfig | dict | None) -> LSHConfig | None:
@@ -86,7 +108,7 @@ def _resolve_lsh(variant: str, lsh: LSHConfig | dict | None) -> LSHConfig | None
         )
     if isinstance(lsh, dict):
         lsh = LSHConfig.from_dict(lsh)
-    expected = "paper" if variant == "lsh_paper" else "masked"
+    expected = _VARIANT_SETTINGS[variant]["mode"]
     if lsh.mode != expected:
         raise ValueError(f"variant {variant!r} needs lsh mode {expected!r}, got mode {lsh.mode!r}")
     return lsh

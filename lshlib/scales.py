@@ -212,11 +212,69 @@ TRAINING: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+# The verdict's run plan (issue 13, notebook 06): seeds per group of runs (the first is the
+# default runs' seed, so those are reused), and the sizes of the locality measurement. At the
+# laptop scale the issue's cuts apply: SQuAD keeps 2 seeds, and the attention controls are
+# fine-tuned from the baseline's pretrained checkpoint instead of being pretrained themselves.
+VERDICT: dict[str, dict[str, Any]] = {
+    "smoke": dict(
+        mlm_seeds=(42, 1),
+        sst2_seeds=(42, 1),
+        squad_seeds=(42, 1),
+        control_seeds=(42, 1),
+        locality_sentences=8,
+        locality_draws=2,
+    ),
+    "laptop": dict(
+        mlm_seeds=(42, 1, 2),
+        sst2_seeds=(42, 1, 2, 3, 4),
+        squad_seeds=(42, 1),
+        control_seeds=(42, 1, 2),
+        locality_sentences=128,
+        locality_draws=16,
+    ),
+    "paper": dict(
+        mlm_seeds=(42, 1, 2),
+        sst2_seeds=(42, 1, 2, 3, 4),
+        squad_seeds=(42, 1, 2),
+        control_seeds=(42, 1, 2),
+        locality_sentences=256,
+        locality_draws=32,
+    ),
+}
+# The verdict's long runs (``make long``; not part of ``make reproduce``): a plateau run of the
+# baseline and of lsh_paper (several epochs over every block, at least 45 minutes on 2 cores),
+# and a long-sequence pretraining of the baseline (SDPA) and lsh_bucketed at the same token
+# budget. Overrides of the scale's MLM settings.
+LONG: dict[str, dict[str, dict[str, Any]]] = {
+    "smoke": {
+        "plateau": dict(max_train=None, epochs=2.0, eval_steps=8, save_steps=8),
+        "long_sequence": dict(max_length=256, max_train=16, batch_size=2, eval_steps=4,
+                              save_steps=4, max_eval=4),
+    },
+    "laptop": {
+        "plateau": dict(max_train=None, epochs=5.0, logging_steps=100, eval_steps=2000,
+                        save_steps=2000),
+        "long_sequence": dict(max_length=2048, max_train=None, batch_size=2, max_eval=16,
+                              logging_steps=20, eval_steps=250, save_steps=250),
+    },
+    "paper": {
+        "plateau": dict(max_train=None, epochs=10.0),
+        "long_sequence": dict(max_length=4096, max_train=None, batch_size=4, max_eval=64),
+    },
+}  # fmt: skip
+
+
+# The paper's fine-tuning settings (docs/paper.md#configuration), run beside ours as a control.
+PAPER_FINETUNING: dict[str, Any] = dict(learning_rate=2e-5, epochs=3.0, batch_size=32, warmup=0.0)
+
+
 TABLES: dict[str, dict[str, dict[str, Any]]] = {
     "tokenizer": TOKENIZER,
     "theory": THEORY,
     "analysis": ANALYSIS,
     "density": DENSITY,
+    "verdict": VERDICT,
 }
 
 

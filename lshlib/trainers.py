@@ -101,6 +101,12 @@ class RunClock(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         self.mark = time.perf_counter()
 
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        # The run's wall-clock at each logged step, kept in the Trainer's own log history (so it
+        # survives a resume with the checkpoint): loss against wall-clock, not only steps.
+        if state.log_history and state.log_history[-1].get("step") == state.global_step:
+            state.log_history[-1]["train_seconds"] = round(self.total(), 3)
+
     def on_evaluate(self, args, state, control, **kwargs):
         if self.stopped is not None:  # evaluations after training are not counted
             return

@@ -43,23 +43,21 @@ from typing import Any
 
 import accelerate
 import datasets
-import numpy as np
 import tokenizers
 import torch
 import transformers
 from transformers import (
-    DataCollatorWithPadding,
     PrinterCallback,
     Trainer,
     TrainerCallback,
     TrainingArguments,
 )
 
-from lshlib import checkpoints, data, features, metrics, safeio
-from lshlib.modeling import VARIANTS, build_model
+from lshlib import checkpoints, data, features, jobs, metrics, safeio
+from lshlib.modeling import CONTROL_VARIANTS, LONG_VARIANTS, VARIANTS
 from lshlib.paths import results_dir, runs_dir
 from lshlib.scales import SCALES, get_scale, sizes
-from lshlib.trainers import RunClock, SparseMLMTrainer, TextProgress
+from lshlib.trainers import RunClock, TextProgress
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +70,8 @@ REUSE_MODES: tuple[str, ...] = ("results", "runs")  # which finished runs :func:
 # The random-initialisation control of fine-tuning: the baseline model, no pretraining.
 SCRATCH = "scratch"
 FINETUNE_VARIANTS: tuple[str, ...] = (*VARIANTS, SCRATCH)
+# Every variant a run may have: the main ones, scratch, and the attention controls.
+RUN_VARIANTS: tuple[str, ...] = (*FINETUNE_VARIANTS, *CONTROL_VARIANTS, *LONG_VARIANTS)
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; valid tasks are: {', '.join(TASKS)}")
-        valid = VARIANTS if self.task == "mlm" else FINETUNE_VARIANTS
+        valid = tuple(v for v in RUN_VARIANTS if not (self.task == "mlm" and v == SCRATCH))
         if self.variant not in valid:
             raise ValueError(
                 f"unknown variant {self.variant!r} for task {self.task!r}; "
@@ -234,20 +234,17 @@ def _versions() -> dict[str, str]:
 
 
 def _curves(log_history: list[dict]) -> dict[str, list[dict]]:
-    train = [{"step": h["step"], "loss": h["loss"]} for h in log_history if "loss" in h]
+    kept = ("step", "train_seconds")  # train_seconds: the run's wall-clock (RunClock.on_log)
+    train = [
+        {k: h[k] for k in ("step", "loss", "train_seconds") if k in h}
+        for h in log_history
+        if "loss" in h
+    ]
     evals: dict[int, dict] = {}  # one point per step (the final evaluation repeats the last)
     for h in log_history:
         if "eval_loss" in h:
-            evals[h["step"]] = {k: v for k, v in h.items() if k == "step" or k.startswith("eval_")}
+            evals[h["step"]] = {k: v for k, v in h.items() if k in kept or k.startswith("eval_")}
     return {"train": train, "eval": list(evals.values())}
-
-
-def _mlm_metrics(pred) -> dict[str, float]:
-    return {"accuracy": metrics.masked_accuracy(pred.predictions, pred.label_ids)}
-
-
-def _sst2_metrics(pred) -> dict[str, float]:
-    return {"accuracy": metrics.accuracy(np.argmax(pred.predictions, axis=-1), pred.label_ids)}
 
 
 def pretrained_model_dir(config: RunConfig, *, chain: bool = False) -> Path:
@@ -312,97 +309,20 @@ def _quiet_bars():
             transformers.utils.logging.enable_progress_bar()
 
 
-@dataclass
-class _Job:
-    """What a run trains on and how it is scored (built by :func:`_prepare`)."""
-
-    model: Any
-    train: datasets.Dataset
-    evaluation: datasets.Dataset
-    collator: Any
-    compute: Any = None
-    trainer_class: type[Trainer] = Trainer
-    test: datasets.Dataset | None = None
-    raw_test: datasets.Dataset | None = None
-    sizes: dict[str, Any] = field(default_factory=dict)
+UNIGRAM_FILE = "mlm_unigram_floor.json"
 
 
-def mlm_model(config: RunConfig, vocab_size: int):
-    """The freshly initialised ``BertForMaskedLM`` of an MLM run (its variant, seed, block size
-    and model overrides): what the run trains and what the training benchmark times."""
-    return build_model(
-        "mlm",
-        config.variant,
-        vocab_size=vocab_size,
-        seed=config.seed,
-        max_position_embeddings=max(512, config.max_length),
-        **config.model_overrides,
+def unigram_floor(scale: str | None = None, save: bool = False) -> dict[str, Any]:
+    """:func:`lshlib.features.unigram_floor` on the MLM evaluation blocks of ``scale``;
+    ``save`` also writes it to ``results/<scale>/mlm_unigram_floor.json`` (for the README)."""
+    config = run_config("mlm", "baseline", scale)
+    tokenizer = data.get_tokenizer(config.scale)
+    floor = features.unigram_floor(
+        tokenizer, config.max_length, config.max_eval, config.mlm_probability, config.corpus_chars
     )
-
-
-def _prepare_mlm(config: RunConfig, tokenizer) -> _Job:
-    train = features.mlm_blocks(
-        tokenizer, "train", config.max_length, config.max_train, config.seed, config.corpus_chars
-    )
-    raw_eval = features.mlm_blocks(tokenizer, "eval", config.max_length, config.max_eval, 0)
-    evaluation = features.premask(raw_eval, tokenizer, config.mlm_probability)
-    return _Job(
-        model=mlm_model(config, len(tokenizer)),
-        train=train,
-        evaluation=evaluation,
-        collator=features.MLMCollator(tokenizer, config.mlm_probability, config.seed),
-        compute=_mlm_metrics,  # on the masked positions' tokens (SparseMLMTrainer)
-        trainer_class=SparseMLMTrainer,
-        sizes={
-            "train_blocks": len(train),
-            "eval_blocks": len(evaluation),
-            "block_size": config.max_length,
-        },
-    )
-
-
-def _prepare_finetune(config: RunConfig, tokenizer, chain: bool) -> _Job:
-    scratch = config.variant == SCRATCH
-    model = build_model(
-        config.task,
-        "baseline" if scratch else config.variant,
-        vocab_size=len(tokenizer),
-        seed=config.seed,
-        pretrained=None if scratch else pretrained_model_dir(config, chain=chain),
-        **(config.model_overrides if scratch else {}),
-    )
-    pad = config.pad_to_max_length
-    if config.task == "sst2":
-        splits = {s: data.load_sst2(s) for s in data.SPLITS}
-        caps = {"train": config.max_train, "validation": config.max_eval, "test": config.max_test}
-        raw = {s: features.subset(splits[s], caps[s]) for s in caps}
-        encoded = {
-            s: features.sst2_features(raw[s], tokenizer, config.max_length, pad) for s in raw
-        }
-        job = _Job(model, encoded["train"], encoded["validation"], None, _sst2_metrics)
-        job.test, job.sizes = encoded["test"], {k: len(v) for k, v in raw.items()}
-    else:
-        raw = {
-            "train": features.subset(data.load_squad("train"), config.max_train),
-            "validation": features.subset(data.load_squad("validation"), config.max_eval),
-            "test": features.subset(data.load_squad("test"), config.max_test),
-        }
-        args = (tokenizer, config.max_length, config.doc_stride, pad)
-        job = _Job(
-            model,
-            features.squad_train_features(raw["train"], *args),
-            features.squad_train_features(raw["validation"], *args),
-            None,
-            test=features.squad_eval_features(raw["test"], *args),
-        )
-        job.sizes = {
-            **{k: len(v) for k, v in raw.items()},
-            "train_features": len(job.train),
-            "test_features": len(job.test),
-        }
-    job.collator = DataCollatorWithPadding(tokenizer)
-    job.raw_test = raw["test"]
-    return job
+    if save:
+        safeio.atomic_write_json(results_dir(config.scale, "cpu") / UNIGRAM_FILE, floor, indent=1)
+    return floor
 
 
 def _training_arguments(config: RunConfig, out: Path) -> TrainingArguments:
@@ -447,7 +367,7 @@ def _resume_point(out: Path) -> tuple[Path | None, float]:
 
 
 def _final_metrics(
-    config: RunConfig, trainer: Trainer, job: _Job, output, first_step: int
+    config: RunConfig, trainer: Trainer, job: jobs.Job, output, first_step: int
 ) -> dict[str, Any]:
     """Last and mean train loss, the final validation metrics, and the test metrics."""
     state = trainer.state
@@ -473,7 +393,7 @@ def _final_metrics(
     return final
 
 
-def _squad_test(trainer: Trainer, job: _Job) -> dict[str, float]:
+def _squad_test(trainer: Trainer, job: jobs.Job) -> dict[str, float]:
     """SQuAD exact match and F1 on the test questions, with the prediction throughput."""
     start = time.perf_counter()
     pred = trainer.predict(
@@ -490,7 +410,9 @@ def _squad_test(trainer: Trainer, job: _Job) -> dict[str, float]:
     return scores
 
 
-def _record(config: RunConfig, trainer: Trainer, job: _Job, final: dict, clock: RunClock) -> dict:
+def _record(
+    config: RunConfig, trainer: Trainer, job: jobs.Job, final: dict, clock: RunClock
+) -> dict:
     state = trainer.state
     seconds = clock.total()
     return {
@@ -528,9 +450,12 @@ def _train(
             f"{world} (WORLD_SIZE); build its config under the same launcher"
         )
     if config.task == "mlm":
-        job = _prepare_mlm(config, tokenizer)
+        job = jobs.prepare_mlm(config, tokenizer)
     else:
-        job = _prepare_finetune(config, tokenizer, chain)
+        scratch = config.variant == SCRATCH
+        pretrained = None if scratch else pretrained_model_dir(config, chain=chain)
+        model = jobs.finetune_model(config, len(tokenizer), pretrained)
+        job = jobs.prepare_finetune(config, tokenizer, model)
     out = run_dir(config)
     checkpoint, previous = _resume_point(out)
     clock = RunClock(previous)

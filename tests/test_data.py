@@ -201,3 +201,17 @@ def test_missing_data_no_network(monkeypatch, tmp_path):
     assert _time_missing(monkeypatch, tmp_path) < 5.0
     with pytest.raises(data.MissingDataError, match="squad"):
         data.load_squad("test")
+
+
+@needs_data
+def test_unigram_floor_is_the_most_frequent_training_token_at_masked_positions(tokenizer):
+    import numpy as np
+
+    floor = features.unigram_floor(tokenizer, 32, 20, 0.15, corpus_chars=200_000)
+    counts = np.bincount(features.corpus_ids(tokenizer, "train", 200_000))
+    assert floor["token"] == tokenizer.convert_ids_to_tokens(int(counts.argmax()))
+    labels = np.asarray(features.mlm_eval_set(tokenizer, 32, 20, 0.15)["labels"])
+    scored = labels[labels != -100]
+    assert floor["positions"] == scored.size > 0
+    assert floor["hits"] == int((scored == counts.argmax()).sum())
+    assert floor["accuracy"] == pytest.approx(floor["hits"] / floor["positions"])

@@ -11,6 +11,7 @@ from lshlib.attention import ATTN_NAME, LSHConfig
 from lshlib.modeling import (
     TASK_CLASSES,
     VARIANTS,
+    _check_head_swap,
     bert_tiny_config,
     build_model,
     load_model,
@@ -211,3 +212,12 @@ def test_sparse_mlm_rejects_other_models():
     ids, mask = _batch()
     with pytest.raises(TypeError, match="BertForMaskedLM"):
         sparse_mlm_loss(model, {"input_ids": ids, "labels": ids})
+
+
+def test_head_swap_check_accepts_heads_and_names_body_weights():
+    fine = {"missing_keys": ["classifier.weight", "bert.pooler.dense.bias"],
+            "unexpected_keys": ["cls.predictions.bias"], "mismatched_keys": []}  # fmt: skip
+    _check_head_swap(fine, "sst2")
+    odd = {**fine, "missing_keys": ["bert.encoder.layer.0.attention.self.query.weight"]}
+    with pytest.raises(ValueError, match=r"task 'sst2'.*layer\.0\.attention\.self\.query"):
+        _check_head_swap(odd, "sst2")

@@ -129,3 +129,23 @@ def test_compare_accepts_admitted_pin_and_equal_specifiers():
         compare(_reqs("torch>=2.5,<=2.13.0", "Numpy>=1.26"), _reqs("torch==2.13.0", "numpy>=1.26"))
         == []
     )
+
+
+def constraints() -> dict[str, Requirement]:
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    return _by_name([s for s in lines if s.strip() and not s.startswith("#")], "constraints.txt")
+
+
+def test_constraints_pin_every_dependency_inside_pyproject_ranges():
+    """make setup installs with constraints.txt: every dependency pyproject names is pinned
+    there to one exact version that pyproject's range admits (the lock reproduces results)."""
+    pins = constraints()
+    problems = []
+    for name, req in pyproject_requirements().items():
+        pin = pins.get(name)
+        version = _exact_pin(pin.specifier) if pin else None
+        if version is None:
+            problems.append(f"{name}: no exact pin in constraints.txt")
+        elif not req.specifier.contains(version, prereleases=True):
+            problems.append(f"{name}: pinned {version}, outside pyproject's {req.specifier}")
+    assert not problems, problems

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from lshlib.report import training as report_training
+from lshlib.report import verdict as rv
 
 
 def _records(**accuracies: float) -> dict[str, dict]:
@@ -36,3 +38,115 @@ def test_comparison_table_sets_ours_beside_the_papers():
     assert "lsh_paper: test accuracy 0.6 (paper 0.7603)" in report_training.summarize(
         _records(baseline=0.7, lsh_paper=0.6), "sst2"
     )
+
+
+def _mlm_records(**accuracies: float) -> dict[str, dict]:
+    return {
+        v: {"final": {"validation_accuracy": a}, "steps": 100, "tokens_seen": 204_800,
+            "train_seconds": 60.0, "tokens_per_second": 3413.0 if v == "baseline" else 1706.5,
+            "curves": {"eval": [{"step": 50, "eval_accuracy": a / 2},
+                                {"step": 100, "eval_accuracy": a}]}}
+        for v, a in accuracies.items()
+    }  # fmt: skip
+
+
+FLOOR = {"token": ",", "hits": 186, "positions": 4741, "accuracy": 186 / 4741}
+
+
+def test_pretraining_findings_state_floor_paper_goal_and_gaps():
+    text = report_training.findings_pretraining(
+        _mlm_records(baseline=0.129, lsh_paper=0.131, lsh_masked=0.09), FLOOR
+    )
+    assert "After 100 optimizer steps (0.2M tokens, 1.0 min)" in text
+    assert "3.3x the unigram floor of 0.0392 (always ',': 186 of 4,741" in text
+    assert "0.0215 below where the paper's baseline ended (0.1505)" in text
+    assert "misses the goal of 0.15 by 0.021" in text
+    assert "lsh_paper - baseline: +0.002 (95% interval ±0.0135; within noise)" in text
+    assert "lsh_masked - baseline: -0.039 (95% interval ±0.0125; beyond test-set noise)" in text
+    assert "lsh_paper 1,706 tokens/s (0.50x baseline)" in text
+    met = report_training.findings_pretraining(_mlm_records(baseline=0.16), FLOOR)
+    assert "meets the goal of 0.15" in met
+
+
+def test_finetuning_findings_compare_with_scratch_baseline_and_the_papers_own_gap():
+    records = _records(baseline=0.80, lsh_paper=0.79, scratch=0.81)
+    text = report_training.findings_finetuning(records, "sst2", 872, (0.5092, "the majority"))
+    assert "test accuracy is 0.8; it misses the goal of 0.82 by 0.02, against 0.5092" in text
+    assert "minus scratch: baseline - scratch: -0.01" in text
+    assert "minus baseline: lsh_paper - baseline: -0.01" in text
+    assert "scratch - baseline" not in text  # said once, as baseline - scratch
+    assert "baseline - BERT-LSH = +0.0069, has a 95% interval of ±0.0399" in text
+    assert "within the noise of one run each" in text
+    squad = {v: {"final": {"test_f1": f, "test_exact_match": f / 3}} for v, f in
+             (("baseline", 21.0), ("scratch", 10.0))}  # fmt: skip
+    text = report_training.findings_finetuning(squad, "squad", 800, (6.2, "the lexical baseline"))
+    assert "test F1 is 21%; it meets the goal of 20" in text
+    assert "exact match (points) minus scratch: baseline - scratch: +3.67" in text
+
+
+def test_accuracy_curves_mark_the_floor_and_the_papers_endpoints():
+    fig = report_training.plot_accuracy_curves(
+        _mlm_records(baseline=0.12, lsh_paper=0.11), "t", FLOOR
+    )
+    ax = fig.axes[0]
+    levels = sorted(round(line.get_ydata()[0], 4) for line in ax.lines if len(line.get_xdata()) == 2
+                    and line.get_ydata()[0] == line.get_ydata()[1])  # fmt: skip
+    assert levels == [0.0392, 0.1505, 0.1819]
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert "unigram floor" in texts and "88k steps" in texts
+    xs = [line.get_xdata() for line in ax.lines if line.get_label() == "baseline"][0]
+    assert list(xs) == [0.1024, 0.2048]  # millions of tokens seen at each evaluation
+
+
+def test_metric_comparison_shares_the_percent_axis_and_draws_floors():
+    table = pd.DataFrame(
+        {"test EM (%)": [1.0, 0.5], "test F1 (%)": [10.0, 8.0]}, index=["baseline", "scratch"]
+    )
+    fig = report_training.plot_metric_comparison(table, "t", {"test F1 (%)": (6.2, "lexical")})
+    em, f1 = fig.axes[:2]
+    assert em.get_ylim() == f1.get_ylim() == (0.0, 12.0)
+    assert any(t.get_text() == "lexical" for t in f1.texts)
+
+
+def test_verdict_words_follow_the_interval_and_the_claims_direction():
+    assert rv.verdict_word(0.01, 0.03, +1) == "supported"
+    assert rv.verdict_word(-0.03, -0.01, -1) == "supported"
+    assert rv.verdict_word(-0.03, -0.01, +1).startswith("not supported")
+    assert rv.verdict_word(-0.01, 0.02, +1).startswith("inconclusive at this scale")
+    assert "one seed" in rv.verdict_word(float("nan"), float("nan"), 1)
+    with pytest.raises(ValueError, match="sign must be"):
+        rv.verdict_word(0, 1, 0)
+    row = {"variant": "lsh_paper", "n": 3, "sd": 0.002, "diff_mean": -0.01, "diff_low": -0.02,
+           "diff_high": -0.001, "boot_low": -0.03, "boot_high": 0.0}  # fmt: skip
+    out = rv.claim_row("LSH wins", "0.18 vs 0.15", "MLM accuracy, lsh_paper - baseline", row, +1)
+    assert out["our measurement"].startswith(
+        "MLM accuracy, lsh_paper - baseline: -0.0100 over 3 seeds (95% interval -0.0200 to -0.0010"
+    )
+    assert "bootstrap over test examples -0.0300 to +0.0000" in out["our measurement"]
+    assert out["verdict"].startswith("not supported")
+
+
+def _seed_records():
+    records = []
+    for variant, base in (("baseline", 6.0), ("lsh_paper", 5.0)):
+        for seed, shift in ((1, 0.0), (2, 0.4)):
+            records.append({
+                "config": {"variant": variant, "seed": seed},
+                "curves": {"train": [{"step": s, "loss": base + shift - s / 100}
+                                     for s in (10, 20)]},
+                "final": {"validation_accuracy": 0.1 + shift / 10, "validation_loss": base,
+                          "validation_perplexity": 400.0, "train_loss_last": base},
+                "train_samples_per_second": 100.0, "steps": 20, "train_seconds": 10.0,
+            })  # fmt: skip
+    return records
+
+
+def test_seed_bands_span_the_lowest_to_the_highest_seed():
+    fig = rv.plot_seed_bands(_seed_records(), "t")
+    ax = fig.axes[0]
+    mean = [line for line in ax.lines if line.get_label().startswith("baseline")][0]
+    assert list(mean.get_ydata()) == pytest.approx([6.1, 6.0])
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(5.8) and band.max() == pytest.approx(6.3)
+    radar = rv.plot_radar(_seed_records())
+    assert len(radar.axes) == 2

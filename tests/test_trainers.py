@@ -11,7 +11,7 @@ from transformers import Trainer, TrainingArguments
 
 from lshlib import metrics
 from lshlib.modeling import build_model
-from lshlib.trainers import RunClock, SparseMLMTrainer
+from lshlib.trainers import RunClock, SparseMLMTrainer, TextProgress
 
 VOCAB = 60
 TINY = {
@@ -94,3 +94,38 @@ def test_run_clock_counts_stages():
     frozen = clock.total()
     clock.on_evaluate(None, None, None)  # after training: not counted
     assert clock.total() == frozen >= 10.0 and clock.evaluations == 1
+
+
+def test_text_progress_is_one_plain_line_per_run(tmp_path, capsys):
+    """No notebook widget and no per-evaluation bars: one text bar that ends at max_steps."""
+    model = build_model("mlm", "baseline", vocab_size=VOCAB, seed=0, **TINY)
+    trainer = SparseMLMTrainer(
+        model=model,
+        args=_args(tmp_path, max_steps=5, logging_steps=2, eval_strategy="steps", eval_steps=2),
+        train_dataset=_masked_set(),
+        eval_dataset=_masked_set(8, seed=1),
+        data_collator=_collate,
+        callbacks=[TextProgress("run-x", interval=0.0)],
+    )
+    trainer.train()
+    err = capsys.readouterr().err
+    final = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert final.startswith("run-x: 100%") and "5/5" in final and "loss=" in final
+    assert "it/s" in final and final.endswith("]") and "Evaluation" not in err
+
+
+def test_run_clock_stamps_each_log_entry_with_the_runs_wall_clock(tmp_path):
+    model = build_model("mlm", "baseline", vocab_size=VOCAB, seed=0, **TINY)
+    clock = RunClock(previous=100.0)
+    trainer = SparseMLMTrainer(
+        model=model,
+        args=_args(tmp_path, max_steps=4, logging_steps=2),
+        train_dataset=_masked_set(),
+        data_collator=_collate,
+        callbacks=[clock],
+    )
+    trainer.train()
+    stamped = [h for h in trainer.state.log_history if "loss" in h]
+    assert [h["step"] for h in stamped] == [2, 4]
+    seconds = [h["train_seconds"] for h in stamped]
+    assert 100.0 < seconds[0] <= seconds[1] <= clock.total()

@@ -41,8 +41,9 @@ def kflops_charts(rows: Sequence[dict]) -> Figure:
     a.axhline(rows[0]["paper_full_kflops"], color="tab:red", ls="--", label="full attention QK^T")
     a.set_title("As the paper counts (10 tokens, hidden 128)")
     a.set_ylabel("KFLOPs")
-    b.bar(x - 0.2, [r["honest_lsh_forward_kops"] for r in rows], 0.4, label="LSH forward")
-    b.bar(x + 0.2, [r["honest_lsh_kops"] for r in rows], 0.4, label="LSH forward + backward")
+    # Points, not bars: a bar's length means nothing on a log axis.
+    b.plot(x, [r["honest_lsh_forward_kops"] for r in rows], "o", label="LSH forward")
+    b.plot(x, [r["honest_lsh_kops"] for r in rows], "s", mfc="none", label="LSH forward + backward")
     b.axhline(rows[0]["honest_full_forward_kops"], color="tab:red", ls=":", label="full, forward")
     b.axhline(rows[0]["honest_full_kops"], color="tab:red", ls="--", label="full, fwd + bwd")
     b.set_yscale("log")
@@ -67,10 +68,13 @@ def ops_vs_length(rows: Sequence[dict]) -> Figure:
         for ax, key in zip(axes, ("ops", "dot_products"), strict=True):
             ax.plot([r["n"] for r in sel], [r[key] for r in sel], style, lw=width, marker="o",
                     ms=3, label=m)  # fmt: skip
-    for ax, title in zip(axes, ("operations (fwd + bwd)", "query-key dot products"), strict=True):
+    titles = ("operations (fwd + bwd)", "query-key dot products")
+    ylabels = ("operations per attention call", "dot products per attention call")
+    for ax, title, ylabel in zip(axes, titles, ylabels, strict=True):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("sequence length n")
+        ax.set_ylabel(ylabel)
         ax.set_title(title)
     axes[0].legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -78,13 +82,16 @@ def ops_vs_length(rows: Sequence[dict]) -> Figure:
 
 
 def density_vs_theory(rows: Sequence[dict], title: str = "") -> Figure:
-    """Measured collision density (with 4 standard errors) beside the closed form."""
+    """Measured collision density (points, ±2 standard errors as in notebooks 01 and 02) beside
+    the closed form (bars would mislead on the log axis the 1-8% densities need)."""
     fig, ax = plt.subplots(figsize=(8, 4))
     x = np.arange(len(rows))
-    ax.bar(x - 0.2, [r["expected"] for r in rows], 0.4, label="theory (closed form)")
-    ax.bar(x + 0.2, [r["measured"] for r in rows], 0.4, yerr=[4 * r["stderr"] for r in rows],
-           capsize=3, label="measured (error bar: 4 SE)")  # fmt: skip
+    ax.plot(x, [r["expected"] for r in rows], "_", ms=22, mew=2.5, color="tab:blue",
+            label="theory (closed form)")  # fmt: skip
+    ax.errorbar(x, [r["measured"] for r in rows], yerr=[2 * r["stderr"] for r in rows], fmt="o",
+                ms=4, capsize=4, color="tab:orange", label="measured (±2 SE)")  # fmt: skip
     ax.set_xticks(x, [r["label"] for r in rows], rotation=20, fontsize=8)
+    ax.set_xlim(-0.6, len(rows) - 0.4)
     ax.set_yscale("log")
     ax.set_ylabel("fraction of pairs colliding")
     ax.set_title(title or "Collision density: measured vs theory")

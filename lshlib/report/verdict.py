@@ -1,0 +1,235 @@
+"""Notebook 06 (the verdict): the claims table, and the paper's figures redrawn from several
+seeds with bands. Inputs are the rows of :func:`lshlib.verdict.compare` and run records."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from lshlib import metrics
+from lshlib.report import style
+from lshlib.report.cost import target_report
+from lshlib.report.training import COLORS
+
+__all__ = [
+    "verdict_word",
+    "claim_row",
+    "compute_claim",
+    "claims",
+    "claims_frame",
+    "plot_seed_bands",
+    "plot_radar",
+    "paper_mode_over_sdpa",
+]
+
+
+def verdict_word(low: float, high: float, sign: int) -> str:
+    """What an interval says of a claim that the difference has sign ``sign`` (+1 or -1)."""
+    if sign not in (1, -1):
+        raise ValueError(f"sign must be +1 or -1, got {sign!r}")
+    if math.isnan(low) or math.isnan(high):
+        return "inconclusive (one seed: no interval)"
+    if sign * low > 0 and sign * high > 0:
+        return "supported"
+    if sign * low < 0 and sign * high < 0:
+        return "not supported: the opposite holds beyond the spread"
+    return "inconclusive at this scale: within noise"
+
+
+def claim_row(
+    claim: str, evidence: str, what: str, row: dict[str, Any], sign: int, digits: int = 4
+) -> dict[str, str]:
+    """One claims-table row from a :func:`lshlib.verdict.compare` row (mean of the per-seed
+    differences, its t interval, and the spread of the variant over seeds)."""
+    low, high = row.get("diff_low", math.nan), row.get("diff_high", math.nan)
+    measured = (
+        f"{what}: {row['diff_mean']:+.{digits}f} over {row['n']} seeds "
+        f"(95% interval {low:+.{digits}f} to {high:+.{digits}f}; seed sd of {row['variant']} "
+        f"{row['sd']:.{digits}f})"
+    )
+    if "boot_low" in row:
+        measured += f"; bootstrap over test examples {row['boot_low']:+.{digits}f} to "
+        measured += f"{row['boot_high']:+.{digits}f}"
+    return {"claim": claim, "paper's evidence": evidence, "our measurement": measured,
+            "verdict": verdict_word(low, high, sign)}  # fmt: skip
+
+
+def claims_frame(rows: Sequence[dict[str, str]]) -> pd.DataFrame:
+    """The claims table, one row per claim, text left-aligned for reading."""
+    frame = pd.DataFrame(list(rows))
+    return frame.style.set_properties(**{"text-align": "left", "white-space": "normal"})
+
+
+def _curves(records: Sequence[dict], curve: str, key: str) -> dict[str, dict[int, list]]:
+    """``{variant: {step: [value per seed]}}`` of one curve of the records."""
+    out: dict[str, dict[int, list]] = {}
+    for r in records:
+        points = out.setdefault(r["config"]["variant"], {})
+        for p in r["curves"][curve]:
+            if key in p:
+                points.setdefault(p["step"], []).append(p[key])
+    return out
+
+
+def plot_seed_bands(
+    records: Sequence[dict], title: str, curve: str = "train", key: str = "loss"
+) -> Figure:
+    """One line per variant, the mean over seeds, with a band from the lowest to the highest
+    seed at each logged step (steps every seed logged)."""
+    style()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    seeds = {}
+    for r in records:
+        seeds.setdefault(r["config"]["variant"], set()).add(r["config"]["seed"])
+    for variant, points in _curves(records, curve, key).items():
+        n = len(seeds[variant])
+        steps = sorted(s for s, v in points.items() if len(v) == n)
+        values = np.array([points[s] for s in steps])
+        color = COLORS.get(variant)
+        ax.plot(steps, values.mean(1), color=color, lw=1.8, label=f"{variant} ({n} seeds)")
+        ax.fill_between(steps, values.min(1), values.max(1), color=color, alpha=0.2, lw=0)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel(key.replace("_", " "))
+    ax.set_title(title + " (line: mean over seeds; band: lowest to highest seed)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+RADAR_AXES = (
+    ("eval accuracy", lambda r: r["final"]["validation_accuracy"]),
+    ("1 / eval loss", lambda r: 1 / r["final"]["validation_loss"]),
+    ("1 / perplexity", lambda r: 1 / r["final"]["validation_perplexity"]),
+    ("1 / train loss", lambda r: 1 / r["final"]["train_loss_last"]),
+    ("train samples/s", lambda r: r["train_samples_per_second"]),
+    ("train steps/s", lambda r: r["steps"] / r["train_seconds"]),
+)
+PAPER_RADAR = {
+    "baseline": (0.1505, 1 / 5.495, 1 / 243.6, 1 / 5.516, 549.3, None),
+    "lsh_paper": (0.1819, 1 / 5.331, 1 / 206.6, 1 / 5.406, 168.9, None),
+}
+
+
+def plot_radar(records: Sequence[dict]) -> Figure:
+    """The paper's radar chart of six pretraining metrics, ours beside the paper's: on each axis
+    values are divided by the largest mean among the variants (the better sits at 1). Thin
+    lines are single seeds, thick lines the mean. The paper reports no steps/s: that axis of its
+    panel is left out."""
+    style()
+    labels = [a for a, _ in RADAR_AXES]
+    angles = np.linspace(0, 2 * np.pi, len(labels), endpoint=False)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5), subplot_kw={"projection": "polar"})
+    by_variant: dict[str, np.ndarray] = {}
+    for r in records:
+        row = np.array([f(r) for _, f in RADAR_AXES])[None]
+        v = r["config"]["variant"]
+        by_variant[v] = row if v not in by_variant else np.vstack([by_variant[v], row])
+    top = np.max([v.mean(0) for v in by_variant.values()], axis=0)
+    ours, theirs = axes
+    for variant, values in by_variant.items():
+        color = COLORS.get(variant)
+        for seed_values in values / top:
+            ours.plot(np.append(angles, angles[0]), np.append(seed_values, seed_values[0]),
+                      color=color, lw=0.6, alpha=0.5)  # fmt: skip
+        mean = values.mean(0) / top
+        ours.plot(np.append(angles, angles[0]), np.append(mean, mean[0]), color=color, lw=2,
+                  label=f"{variant} ({len(values)} seeds)")  # fmt: skip
+    paper = {v: np.array(x[:5], dtype=float) for v, x in PAPER_RADAR.items()}
+    paper_top = np.max(list(paper.values()), axis=0)
+    for variant, values in paper.items():
+        ratio = values / paper_top
+        theirs.plot(np.append(angles[:5], angles[0]), np.append(ratio, ratio[0]),
+                    color=COLORS[variant], lw=2, label=variant)  # fmt: skip
+    for ax, title in ((ours, "ours"), (theirs, "paper (one seed; no steps/s reported)")):
+        ax.set_xticks(angles, labels, fontsize=8)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(title)
+        ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(-0.15, -0.15))
+    fig.tight_layout()
+    return fig
+
+
+def _row(rows: Sequence[dict], variant: str) -> dict[str, Any] | None:
+    return next((r for r in rows if r.get("variant") == variant), None)
+
+
+def compute_claim(kflops_row: dict, paper_mode_over_sdpa: float | None) -> dict[str, str]:
+    """The compute claim, from the honest operation count of the paper's setting at the paper's
+    n = 10 (:func:`lshlib.cost.figure_kflops_table` row ``2-1``) and the measured wall-clock
+    ratio of paper-mode attention to SDPA (the attention benchmark)."""
+    ratio = kflops_row["honest_lsh_kops"] / kflops_row["honest_full_kops"]
+    measured = (
+        f"every operation, forward + backward, at n = 10: {kflops_row['honest_lsh_kops']:.2f} K "
+        f"for LSH vs {kflops_row['honest_full_kops']:.2f} K for full attention ({ratio:.2f}x)"
+    )
+    slower = paper_mode_over_sdpa is not None and paper_mode_over_sdpa > 1
+    if paper_mode_over_sdpa is not None:
+        measured += f"; wall-clock of paper-mode attention / SDPA: {paper_mode_over_sdpa:.2f}x"
+    verdict = "not supported" if ratio >= 1 or slower else "supported"
+    return {
+        "claim": '"significantly reduces computational demand for the self-attention layer"',
+        "paper's evidence": f"hashing products only: {kflops_row['paper_kflops']:.2f} KFLOPs vs "
+        f"{kflops_row['paper_full_kflops']:.1f} for QK^T (n = 10, hidden 128)",
+        "our measurement": measured,
+        "verdict": verdict,
+    }
+
+
+def claims(
+    pretraining: Sequence[dict],
+    generalisation: Sequence[dict],
+    sst2: Sequence[dict],
+    squad: Sequence[dict],
+    controls: Sequence[dict],
+    compute: dict[str, str],
+) -> list[dict[str, str]]:
+    """The claims table: the compute claim (:func:`compute_claim`) and one row per claim
+    measured over seeds, from :func:`lshlib.verdict.compare` rows (reference ``baseline``) and
+    :func:`lshlib.verdict.control_rows`. A claim whose runs are missing is left out."""
+    p = metrics.PAPER_RESULTS
+    rows = [compute]
+    specs = [
+        (pretraining, "lsh_paper", +1, '"outperforming the baseline model in pretraining"',
+         f"MLM accuracy {p['lsh']['mlm_eval_accuracy']} vs {p['baseline']['mlm_eval_accuracy']}"
+         ", one seed", "MLM accuracy, lsh_paper - baseline"),
+        (generalisation, "lsh_paper", -1, '"may enhance the model\'s ability to generalize"',
+         "none beyond the pretraining numbers", "validation - train loss, lsh_paper - baseline"),
+        (sst2, "lsh_paper", +1, '"outperforming the baseline model in ... fine-tuning" (SST-2)',
+         f"test accuracy {p['lsh']['sst2_test_accuracy']} vs "
+         f"{p['baseline']['sst2_test_accuracy']} (the baseline ahead), one seed",
+         "SST-2 test accuracy, lsh_paper - baseline"),
+        (squad, "lsh_paper", +1, '"outperforming the baseline model in ... fine-tuning" (SQuAD)',
+         f"best validation loss {p['lsh']['squad_best_validation_loss']} vs "
+         f"{p['baseline']['squad_best_validation_loss']} (the baseline ahead), no F1",
+         "SQuAD test F1 (points), lsh_paper - baseline"),
+        (sst2, "scratch", -1, "pretraining helps fine-tuning (implied by comparing fine-tuned "
+         "pretrained models)", "not tested in the paper",
+         "SST-2 test accuracy, scratch (no pretraining) - baseline"),
+    ]  # fmt: skip
+    for source, variant, sign, claim, evidence, what in specs:
+        row = _row(source, variant)
+        if row is not None and "diff_mean" in row:
+            rows.append(claim_row(claim, evidence, what, row, sign))
+    locality = next((r for r in controls if r["control"] == "random_paper"), None)
+    if locality is not None:
+        rows.append(claim_row(
+            "the gain comes from hashing similar queries and keys together (locality)",
+            "not tested in the paper", "SST-2 test accuracy, random_paper - lsh_paper",
+            locality, -1,
+        ))  # fmt: skip
+    return rows
+
+
+def paper_mode_over_sdpa(bench: dict | None) -> float | None:
+    """The attention benchmark's median ratio of paper-mode attention to SDPA (``None`` without
+    a benchmark record, as at the smoke scale)."""
+    if not bench:
+        return None
+    rows = [t for t in target_report(bench) if t["target"].startswith("paper mode (dense) / SDPA")]
+    return rows[0]["measured"] if rows else None
