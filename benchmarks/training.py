@@ -92,20 +92,45 @@ def pipeline_throughput(config: training.RunConfig) -> dict[str, Any]:
     }
 
 
-def measure(scale: str, variants: tuple[str, ...], bare_steps: int) -> dict[str, Any]:
-    """Bare and pipeline throughput of every variant at ``scale``'s MLM shape."""
+def _config(variant: str, scale: str) -> training.RunConfig:
+    """The measured run: the scale's MLM settings on one evaluation cycle of blocks."""
     settings = training.run_config("mlm", "baseline", scale)
-    cycle = settings.eval_steps
-    # One short unmeasured run first: the first Trainer of a process pays one-time costs
-    # (lazy imports, allocator warm-up) that are not the pipeline's per-run cost.
+    cycle = settings.eval_steps * settings.batch_size
+    return training.run_config("mlm", variant, scale, max_train=cycle)
+
+
+def bare_in_process(variant: str, scale: str, steps: int, threads: int) -> dict[str, Any]:
+    """:func:`bare_throughput` of ``variant`` (called in a fresh process by :func:`measure`)."""
+    torch.set_num_threads(threads)
+    return bare_throughput(_config(variant, scale), steps)
+
+
+def pipeline_in_process(variant: str, scale: str, threads: int) -> dict[str, Any]:
+    """:func:`pipeline_throughput` of ``variant`` after one short unmeasured run (the first
+    Trainer of a process pays one-time costs: lazy imports, allocator warm-up), in a fresh
+    process (see :func:`measure`)."""
+    torch.set_num_threads(threads)
+    settings = training.run_config("mlm", "baseline", scale)
     pipeline_throughput(
-        training.run_config("mlm", "baseline", scale, max_train=4 * settings.batch_size)
+        training.run_config("mlm", variant, scale, max_train=4 * settings.batch_size)
     )
+    return pipeline_throughput(_config(variant, scale))
+
+
+def measure(scale: str, variants: tuple[str, ...], bare_steps: int, threads: int) -> dict[str, Any]:
+    """Bare and pipeline throughput of every variant at ``scale``'s MLM shape, each measured
+    in a fresh process: in one long-lived process the order of measurements moved the bare
+    step's speed by about 10% (the first variant measured ran fastest), and so the ratio."""
     rows: dict[str, Any] = {}
     for variant in variants:
-        config = training.run_config("mlm", variant, scale, max_train=cycle * settings.batch_size)
-        bare = bare_throughput(config, bare_steps)
-        pipe = pipeline_throughput(config)
+        bare = bench.in_fresh_process(
+            "benchmarks.training:bare_in_process",
+            variant=variant, scale=scale, steps=bare_steps, threads=threads,
+        )  # fmt: skip
+        pipe = bench.in_fresh_process(
+            "benchmarks.training:pipeline_in_process", variant=variant, scale=scale,
+            threads=threads,
+        )  # fmt: skip
         rows[variant] = {
             "bare": bare,
             "pipeline": pipe,
@@ -118,12 +143,13 @@ def measure(scale: str, variants: tuple[str, ...], bare_steps: int) -> dict[str,
             f"   eval+ckpt {pipe['eval_checkpoint_share']:.1%}",
             flush=True,
         )
+    settings = training.run_config("mlm", "baseline", scale)
     shape = {
         k: getattr(settings, k)
         for k in ("max_length", "batch_size", "max_eval", "eval_batch_size", "eval_steps")
     }
     shape.update(save_steps=settings.save_steps, vocab_size=len(data.get_tokenizer(scale)))
-    return {"shape": shape, "variants": rows}
+    return {"shape": shape, "variants": rows, "process_per_measurement": True}
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -146,7 +172,7 @@ def main(argv: list[str] | None = None) -> Path:
         os.environ["LSHLIB_RESULTS_DIR"] = tmp
         try:
             bare_steps = args.bare_steps or (5 if args.quick else 100)
-            measured = measure(scale, tuple(args.variants), bare_steps)
+            measured = measure(scale, tuple(args.variants), bare_steps, args.threads)
         finally:
             if previous is None:
                 os.environ.pop("LSHLIB_RESULTS_DIR")
