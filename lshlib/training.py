@@ -36,6 +36,7 @@ import math
 import os
 import platform
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ import datasets
 import tokenizers
 import torch
 import transformers
+from tqdm.std import tqdm
 from transformers import (
     PrinterCallback,
     Trainer,
@@ -286,6 +288,13 @@ def run(
     """
     record = load_record(config)
     if record is not None:
+        if progress:  # one line in place of the run's progress bar
+            tqdm.write(
+                f"{config.name}: finished earlier, record read ({record['steps']:,} steps, "
+                f"{record['train_seconds'] / 60:.1f} min of training on "
+                f"{record['device']['type']})",
+                file=sys.stderr,
+            )
         return record
 
     with _quiet_bars():

@@ -227,3 +227,14 @@ def test_two_process_data_parallel_run(env, tmp_path):
     assert parallel["final"]["validation_loss"] == pytest.approx(
         reference["final"]["validation_loss"], abs=0.05
     )
+
+
+def test_a_reused_run_says_so_in_one_line(env, capfd):
+    config = tiny_config(seed=21, max_train=16)
+    training.run(config, progress=False)
+    capfd.readouterr()
+    training.run(config, progress=True)
+    err = capfd.readouterr().err.strip().splitlines()
+    assert err == [
+        f"{config.name}: finished earlier, record read (2 steps, 0.0 min of training on cpu)"
+    ]
