@@ -28,7 +28,7 @@ from lshlib.metrics import IGNORE_INDEX
 from lshlib.modeling import load_model
 from lshlib.paths import results_dir
 from lshlib.trainers import SparseMLMTrainer
-from lshlib.training import RunConfig, run_dir
+from lshlib.training import RunConfig, quiet_bars, run_dir
 
 __all__ = ["example_scores", "examples_path"]
 
@@ -95,9 +95,10 @@ def example_scores(config: RunConfig, save: bool = True) -> dict[str, Any]:
             f"--variant {config.variant} --seed {config.seed}`)"
         )
     tokenizer = data.get_tokenizer(config.scale)
-    model = load_model(final, config.task).eval()
+    with quiet_bars():
+        model = load_model(final, config.task).eval()
     torch.manual_seed(config.seed)
-    with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
+    with tempfile.TemporaryDirectory() as tmp, torch.no_grad(), quiet_bars():
         score = _mlm if config.task == "mlm" else _finetune
         scores = {"run": config.name, "task": config.task, **score(model, config, tokenizer, tmp)}
     if save:

@@ -297,14 +297,15 @@ def run(
             )
         return record
 
-    with _quiet_bars():
+    with quiet_bars():
         return _train(config, callbacks=callbacks, progress=progress, chain=chain)
 
 
 @contextlib.contextmanager
-def _quiet_bars():
-    """No ``datasets`` bars while preparing data and no transformers "Writing model shards" bar
-    at each checkpoint: the run's :class:`TextProgress` bar is the one shown."""
+def quiet_bars():
+    """No ``datasets`` bars ("Map") while preparing data and no transformers bars ("Writing
+    model shards" at each checkpoint, "Loading weights"): the run's :class:`TextProgress` bar
+    is the one shown."""
     datasets_off = datasets.are_progress_bars_disabled()
     transformers_on = transformers.utils.logging.is_progress_bar_enabled()
     datasets.disable_progress_bars()

@@ -24,7 +24,7 @@ import argparse
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tqdm.auto import tqdm
+from tqdm.std import tqdm
 
 from lshlib import stats, training
 from lshlib.locality import trained_locality
@@ -104,7 +104,8 @@ def run_plan(
     runs = plan(scale)
     todo = [(g, c) for g in GROUPS if g in groups for c in runs[g]]
     records: dict[str, list[dict[str, Any]]] = {g: [] for g in groups}
-    bar = tqdm(todo, desc="verdict runs", disable=not progress, unit="run")
+    # a text bar (a notebook widget is saved stuck at 0%); its last state is the saved line
+    bar = tqdm(todo, desc="verdict runs", disable=not progress, unit="run", mininterval=10)
     for group, config in bar:
         bar.set_postfix_str(config.name, refresh=False)
         records[group].append(training.run(config, progress=False, chain=True))
@@ -207,7 +208,8 @@ def locality_table(configs: Iterable[RunConfig], scale: str | None = None) -> li
     v = sizes("verdict", scale)
     rows = []
     for config in configs:
-        model = load_model(training.run_dir(config) / "final", config.task)
+        with training.quiet_bars():
+            model = load_model(training.run_dir(config) / "final", config.task)
         for row in trained_locality(model, v["locality_sentences"], v["locality_draws"],
                                     scale=scale):  # fmt: skip
             rows.append({"variant": config.variant, "seed": config.seed, **row})

@@ -61,9 +61,9 @@ def claim_row(
 
 
 def claims_frame(rows: Sequence[dict[str, str]]) -> pd.DataFrame:
-    """The claims table, one row per claim, text left-aligned for reading."""
-    frame = pd.DataFrame(list(rows))
-    return frame.style.set_properties(**{"text-align": "left", "white-space": "normal"})
+    """The claims table as a frame, one row per claim (display it with
+    ``pd.option_context("display.max_colwidth", None)`` to read whole sentences)."""
+    return pd.DataFrame(list(rows)).set_index("claim")
 
 
 def _curves(records: Sequence[dict], curve: str, key: str) -> dict[str, dict[int, list]]:
