@@ -9,7 +9,10 @@ head) this measures, per query and averaged over real queries:
   hashing knows nothing of attention);
 * ``topk_colliding``: the share of its ``k`` most-weighted keys that collide with it;
 * ``no_collision``: whether it collides with no real key at all (masked mode then gives it a
-  zero output).
+  zero output);
+* ``no_collision_random``: the chance of the same under the random-pairs control of the same
+  density (``pairs="random"``: every pair allowed independently with the (batch, head) slice's
+  collision density ``D``, so a query with ``m`` real keys is left alone with ``(1 - D)**m``).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ __all__ = ["locality_stats", "trained_locality"]
 
 
 def locality_stats(probs: Tensor, colliding: Tensor, token_mask: Tensor, k: int = 3) -> dict:
-    """Per head ``(heads,)`` tensors of the four measures above, averaged over the real queries
+    """Per head ``(heads,)`` tensors of the five measures above, averaged over the real queries
     of ``token_mask`` ``(batch, n)``; ``probs`` are full-attention weights and ``colliding`` the
     collision matrix, both ``(batch, heads, n, n)``."""
     if probs.shape != colliding.shape or probs.dim() != 4:
@@ -49,12 +52,14 @@ def locality_stats(probs: Tensor, colliding: Tensor, token_mask: Tensor, k: int 
     keys = real[:, None, None, :].expand_as(colliding)
     hits = colliding & keys
     rows = real[:, None, :].expand(probs.shape[:3]).to(probs.dtype)
+    slice_density = colliding.to(probs.dtype).mean(dim=(-2, -1), keepdim=True)[..., 0]
     top = probs.masked_fill(~keys, -1.0).topk(k, dim=-1).indices
     per_query = {
         "weight_on_colliding": (probs * hits).sum(-1),
         "density": hits.sum(-1) / keys.sum(-1).clamp_min(1),
         "topk_colliding": hits.gather(-1, top).to(probs.dtype).mean(-1),
         "no_collision": (~hits.any(-1)).to(probs.dtype),
+        "no_collision_random": (1 - slice_density) ** keys.sum(-1).to(probs.dtype),
     }
     count = rows.sum(dim=(0, 2))
     return {

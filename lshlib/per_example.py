@@ -10,7 +10,8 @@ finished run's final model from the local run cache and scores it again on its t
 
 Hash functions redrawn at every call make an LSH model's predictions random; torch is seeded
 with the run's seed first, so the scores are reproducible. They are cached next to the run's
-record as ``results/<scale>/examples/<run>.json``.
+record as ``results/<scale>/examples/<run>.json``, stamped with the record's ``finished_at``: a
+run trained again (``make reproduce``) is scored again.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from lshlib.metrics import IGNORE_INDEX
 from lshlib.modeling import load_model
 from lshlib.paths import results_dir
 from lshlib.trainers import SparseMLMTrainer
-from lshlib.training import RunConfig, quiet_bars, run_dir
+from lshlib.training import RunConfig, load_record, quiet_bars, run_dir
 
 __all__ = ["example_scores", "examples_path"]
 
@@ -85,7 +86,9 @@ def example_scores(config: RunConfig, save: bool = True) -> dict[str, Any]:
     Raises ``FileNotFoundError`` naming the run when its final model is not in ``runs/``."""
     path = examples_path(config)
     cached = safeio.load_json_dict(path)
-    if cached is not None and cached.get("run") == config.name:
+    record = load_record(config) or {}
+    stamp = record.get("finished_at")
+    if cached is not None and cached.get("run") == config.name and cached.get("finished") == stamp:
         return cached
     final = run_dir(config) / "final"
     if not (final / "config.json").is_file():
@@ -100,7 +103,8 @@ def example_scores(config: RunConfig, save: bool = True) -> dict[str, Any]:
     torch.manual_seed(config.seed)
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad(), quiet_bars():
         score = _mlm if config.task == "mlm" else _finetune
-        scores = {"run": config.name, "task": config.task, **score(model, config, tokenizer, tmp)}
+        scores = {"run": config.name, "finished": stamp, "task": config.task,
+                  **score(model, config, tokenizer, tmp)}  # fmt: skip
     if save:
         path.parent.mkdir(parents=True, exist_ok=True)
         safeio.atomic_write_json(path, scores)

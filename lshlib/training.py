@@ -35,6 +35,7 @@ import logging
 import math
 import os
 import platform
+import re
 import shutil
 import sys
 import time
@@ -253,13 +254,16 @@ def pretrained_model_dir(config: RunConfig, *, chain: bool = False) -> Path:
     """The saved model of ``config``'s pretraining run (``config.pretrained``).
 
     When it is missing, this raises :class:`MissingRunError` naming the run to make, unless
-    ``chain`` is true and it is the standard MLM run of this variant, seed and model: then it is
-    trained first (what :func:`run_all` does)."""
+    ``chain`` is true and it is a standard MLM run (of any variant and seed, with this model):
+    then it is trained first (what :func:`run_all` and the verdict's plan do)."""
     final = runs_dir() / "training" / config.scale / str(config.pretrained) / "final"
     if (final / "config.json").is_file():
         return final
     model = {"model_overrides": config.model_overrides} if config.model_overrides else {}
     mlm = run_config("mlm", config.variant, config.scale, config.seed, **model)
+    named = re.fullmatch(r"mlm-(\w+)-s(\d+)-[0-9a-f]+", str(config.pretrained))
+    if named and named[1] in VARIANTS:  # e.g. a control fine-tuned from the baseline's model
+        mlm = run_config("mlm", named[1], config.scale, int(named[2]), **model)
     if not chain or mlm.name != config.pretrained:
         raise MissingRunError(
             f"fine-tuning run {config.name} needs the pretrained model {config.pretrained!r}, "
@@ -268,7 +272,8 @@ def pretrained_model_dir(config: RunConfig, *, chain: bool = False) -> Path:
             f"--variant {config.variant} --seed {config.seed}`, or call run(..., chain=True)"
         )
     log.info("pretrained model %s missing: running it", mlm.name)
-    run(mlm)
+    with quiet_bars():  # not run(): its record may be here while its model is not
+        _train(mlm, callbacks=None, progress=True, chain=False)
     return final
 
 

@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from tqdm.std import tqdm
 
-from lshlib import stats, training
+from lshlib import safeio, stats, training
 from lshlib.locality import trained_locality
 from lshlib.modeling import CONTROL_VARIANTS, VARIANTS, load_model
+from lshlib.paths import results_dir
 from lshlib.per_example import example_scores
 from lshlib.scales import LONG, PAPER_FINETUNING, SCALES, get_scale, sizes
 from lshlib.training import SCRATCH, RunConfig
@@ -44,8 +46,19 @@ __all__ = [
     "generalisation_gap",
     "control_rows",
     "locality_table",
+    "locality_path",
     "long_plan",
     "run_long",
+    "long_records",
+    "plateau_exit",
+    "time_to_loss",
+    "final_smoothed_loss",
+    "first_seed",
+    "only",
+    "long_missing",
+    "locality_summary",
+    "save_claims",
+    "load_claims",
 ]
 
 GROUPS = ("pretraining", "sst2", "squad", "controls", "paper_settings")
@@ -188,6 +201,18 @@ def control_rows(records: list[dict], metric: Metric = "test_accuracy") -> list[
     return rows
 
 
+def first_seed(configs: list[RunConfig], variants: Iterable[str] | None = None) -> list:
+    """The configs of the first seed of a group (of ``variants`` only, when given)."""
+    keep = None if variants is None else set(variants)
+    return [c for c in configs if c.seed == configs[0].seed and (keep is None or c.variant in keep)]
+
+
+def only(records: list[dict], variants: Iterable[str]) -> list[dict]:
+    """The records of ``variants``."""
+    keep = set(variants)
+    return [r for r in records if r["config"]["variant"] in keep]
+
+
 def plan_summary(runs: dict[str, list[RunConfig]]) -> list[dict[str, Any]]:
     """One row per group: its task, variants, seeds and number of runs."""
     return [
@@ -202,17 +227,42 @@ def plan_summary(runs: dict[str, list[RunConfig]]) -> list[dict[str, Any]]:
     ]
 
 
+def locality_path(config: RunConfig) -> Path:
+    """Where :func:`locality_table` caches the rows of ``config``'s run."""
+    return results_dir(config.scale) / "locality" / f"{config.name}.json"
+
+
 def locality_table(configs: Iterable[RunConfig], scale: str | None = None) -> list[dict]:
     """:func:`lshlib.locality.trained_locality` of each finished run's final model (sizes from
-    the ``verdict`` table), one row per (run, layer, head)."""
+    the ``verdict`` table), one row per (run, layer, head). Each run's rows are cached in
+    ``results/<scale>/locality/<run>.json`` with the sizes and the record's ``finished_at``,
+    so notebook 06 re-executes from committed results without the models."""
     v = sizes("verdict", scale)
+    key = {"sentences": v["locality_sentences"], "draws": v["locality_draws"]}
     rows = []
     for config in configs:
+        path = locality_path(config)
+        stamp = (training.load_record(config) or {}).get("finished_at")
+        cached = safeio.load_json_dict(path)
+        if cached and cached.get("key") == key and cached.get("finished") == stamp:
+            rows += cached["rows"]
+            continue
+        final = training.run_dir(config) / "final"
+        if not (final / "config.json").is_file():
+            raise FileNotFoundError(
+                f"run {config.name} has no final model under {final.parent} and no cached "
+                f"locality rows at {path}; train it first (python -m lshlib.verdict)"
+            )
         with training.quiet_bars():
-            model = load_model(training.run_dir(config) / "final", config.task)
-        for row in trained_locality(model, v["locality_sentences"], v["locality_draws"],
-                                    scale=scale):  # fmt: skip
-            rows.append({"variant": config.variant, "seed": config.seed, **row})
+            model = load_model(final, config.task)
+        mine = [
+            {"variant": config.variant, "seed": config.seed, **row}
+            for row in trained_locality(model, key["sentences"], key["draws"], scale=scale)
+        ]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        safeio.atomic_write_json(path, {"run": config.name, "finished": stamp, "key": key,
+                                        "rows": mine}, indent=1)  # fmt: skip
+        rows += mine
     return rows
 
 
@@ -241,6 +291,108 @@ def run_long(scale: str | None = None, progress: bool = True) -> dict[str, list[
         group: [training.run(c, progress=progress) for c in configs]
         for group, configs in long_plan(scale).items()
     }
+
+
+def long_records(scale: str | None = None) -> dict[str, list[dict | None]]:
+    """The long runs' records where they are finished (``None`` where not: ``make long`` runs
+    them; a notebook only reads them, it never starts an hour-long run)."""
+    return {g: [training.load_record(c) for c in cs] for g, cs in long_plan(scale).items()}
+
+
+def _smoothed(curve: list[dict], key: str, window: int) -> list[tuple[int, float, dict]]:
+    """``(step, rolling median of key over the last window points, point)`` along a curve."""
+    points = [p for p in curve if key in p]
+    out = []
+    for i, p in enumerate(points):
+        recent = sorted(q[key] for q in points[max(0, i - window + 1) : i + 1])
+        out.append((p["step"], recent[len(recent) // 2], p))
+    return out
+
+
+def plateau_exit(record: dict, reference_step: int, drop: float = 0.3, window: int = 5) -> dict:
+    """Whether and when a long MLM run leaves the plateau.
+
+    The plateau level is the smoothed training loss (rolling median of ``window`` logged
+    points) at ``reference_step``, where the shorter seed runs ended on the plateau; the run
+    leaves it at the first later step whose smoothed loss is ``drop`` nats below that level.
+    Returns the level, the exit step (``None`` if it never drops that far), the final smoothed
+    loss, and the validation accuracy reached at the end."""
+    if drop <= 0 or window < 1:
+        raise ValueError(f"drop must be > 0 and window >= 1, got drop={drop!r}, window={window!r}")
+    curve = _smoothed(record["curves"]["train"], "loss", window)
+    if not curve or curve[-1][0] < reference_step:
+        last = curve[-1][0] if curve else 0
+        raise ValueError(
+            f"reference_step {reference_step} is beyond the run's last logged step {last}"
+        )
+    level = next(loss for step, loss, _ in curve if step >= reference_step)
+    exit_step = next(
+        (step for step, loss, _ in curve if step > reference_step and loss <= level - drop), None
+    )
+    return {
+        "variant": record["config"]["variant"],
+        "plateau_loss": level,
+        "exit_step": exit_step,
+        "steps": record["steps"],
+        "final_loss": curve[-1][1],
+        "validation_accuracy": record["final"]["validation_accuracy"],
+        "validation_loss": record["final"]["validation_loss"],
+        "train_minutes": record["train_seconds"] / 60,
+    }
+
+
+def time_to_loss(record: dict, level: float, window: int = 5) -> float | None:
+    """Seconds of training until the smoothed training loss first reaches ``level`` (``None``
+    if it never does); needs a curve stamped with ``train_seconds``."""
+    for _, loss, point in _smoothed(record["curves"]["train"], "loss", window):
+        if loss <= level:
+            if "train_seconds" not in point:
+                raise ValueError(f"{record['name']}: its curve has no train_seconds stamps")
+            return point["train_seconds"]
+    return None
+
+
+def final_smoothed_loss(record: dict, window: int = 5) -> float:
+    """The last point of the smoothed training loss (rolling median of ``window`` points)."""
+    return _smoothed(record["curves"]["train"], "loss", window)[-1][1]
+
+
+def long_missing(scale: str | None, group: str) -> str:
+    """What is missing of a long group, as one line for a notebook."""
+    configs = long_plan(scale)[group]
+    missing = [c.name for c in configs if training.load_record(c) is None]
+    return "not run yet (make long): " + ", ".join(missing) if missing else "all finished"
+
+
+def locality_summary(rows: list[dict]) -> list[dict[str, Any]]:
+    """:func:`locality_table` rows averaged over layers, heads and seeds, one row per variant
+    (plain means: every head of every layer counts the same)."""
+    by_variant: dict[str, list[dict]] = {}
+    for row in rows:
+        by_variant.setdefault(row["variant"], []).append(row)
+    keys = [k for k in rows[0] if k not in ("variant", "seed", "layer", "head")] if rows else []
+    return [
+        {"variant": v, **{k: sum(r[k] for r in rs) / len(rs) for k in keys}}
+        for v, rs in by_variant.items()
+    ]
+
+
+CLAIMS_FILE = "claims.json"
+
+
+def save_claims(rows: list[dict[str, str]], scale: str | None = None) -> None:
+    """Write the claims table to ``results/<scale>[-<device>]/claims.json`` (the README reads
+    the CPU laptop one)."""
+    safeio.atomic_write_json(
+        results_dir(scale) / CLAIMS_FILE, {"scale": get_scale(scale), "claims": rows},
+        indent=1,
+    )  # fmt: skip
+
+
+def load_claims(scale: str | None = None, device: str | None = None) -> list[dict] | None:
+    """The saved claims table, or ``None`` when notebook 06 has not written one."""
+    data = safeio.load_json_dict(results_dir(scale, device) / CLAIMS_FILE)
+    return None if data is None else data["claims"]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lshlib.attention import random_pairs
 from lshlib.data import get_tokenizer
 from lshlib.locality import locality_stats, trained_locality
 from lshlib.modeling import build_model
@@ -48,6 +49,27 @@ def test_all_and_diagonal_collisions():
     torch.testing.assert_close(none["no_collision"], torch.ones(3))
 
 
+def test_isolation_under_the_random_control_matches_simulation():
+    """``no_collision_random`` is the chance that attention's random-pairs control (same
+    density per (batch, head) slice) leaves a real query with no real key: checked against
+    2,000 draws of :func:`lshlib.attention.random_pairs` within 4 standard errors."""
+    probs, mask = _uniform(n=6, pad=2)
+    gen = torch.Generator().manual_seed(1)
+    colliding = torch.rand(probs.shape, generator=gen) < 0.25
+    predicted = locality_stats(probs, colliding, mask)["no_collision_random"]
+    real = mask.bool()
+    draws = 2000
+    alone = torch.zeros(3)
+    for _ in range(draws):
+        allowed = ~random_pairs(~colliding, gen) & real[:, None, None, :]
+        isolated = (~allowed.any(-1)).float() * real[:, None, :].float()
+        alone += isolated.sum((0, 2)) / real.sum()
+    simulated = alone / draws
+    se = (predicted * (1 - predicted) / (draws * real.sum())).sqrt()
+    assert ((simulated - predicted).abs() < 4 * se + 1e-3).all(), (simulated, predicted)
+    assert (predicted > 0.05).all()  # the check has something to see
+
+
 def test_bad_shapes_and_k_are_named():
     probs, mask = _uniform()
     with pytest.raises(ValueError, match="same|share one"):
@@ -65,6 +87,7 @@ def test_trained_locality_rows_per_layer_and_head(monkeypatch, tmp_path_factory)
     rows = trained_locality(model, num_sentences=6, draws=2, scale="smoke")
     assert [(r["layer"], r["head"]) for r in rows] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     for r in rows:
-        for name in ("weight_on_colliding", "density", "topk_colliding", "no_collision"):
+        for name in ("weight_on_colliding", "density", "topk_colliding", "no_collision",
+                     "no_collision_random"):  # fmt: skip
             assert 0.0 <= r[name] <= 1.0, (name, r)
         assert r["lift"] > 0

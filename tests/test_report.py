@@ -150,3 +150,42 @@ def test_seed_bands_span_the_lowest_to_the_highest_seed():
     assert band.min() == pytest.approx(5.8) and band.max() == pytest.approx(6.3)
     radar = rv.plot_radar(_seed_records())
     assert len(radar.axes) == 2
+
+
+def _long(variant, losses, seconds_per_point=30.0):
+    train = [
+        {"step": 100 * (i + 1), "loss": v, "train_seconds": seconds_per_point * (i + 1)}
+        for i, v in enumerate(losses)
+    ]
+    evals = [{"step": 100 * (i + 1), "eval_accuracy": 0.1 + 0.01 * i} for i in range(0, 9, 4)]
+    return {
+        "name": f"mlm-{variant}",
+        "config": {"variant": variant, "max_length": 2048},
+        "curves": {"train": train, "eval": evals},
+        "steps": 100 * len(losses),
+        "train_seconds": seconds_per_point * len(losses),
+        "tokens_per_second": 1234.0,
+        "final": {"validation_accuracy": 0.3, "validation_loss": 4.0},
+    }
+
+
+def test_plateau_and_long_sequence_reports_say_when_each_run_got_there():
+    from lshlib import verdict
+
+    fast = _long("lsh_paper", [7.0, 6.0, 6.0, 6.0, 5.5, 5.0, 4.5, 4.4, 4.3], 20.0)
+    slow = _long("baseline", [7.0, 6.0, 6.0, 6.0, 6.0, 6.0, 6.0, 6.0, 6.0], 40.0)
+    exits = [verdict.plateau_exit(r, reference_step=300, window=1) for r in (slow, fast)]
+    text = rv.plateau_lines(exits)
+    assert "baseline: plateau loss 6.000; never leaves it of 900" in text
+    assert "lsh_paper: plateau loss 6.000; leaves it at step 500 of 900" in text
+    fig = rv.plot_plateau([slow, fast], exits, reference_step=300)
+    loss_ax = fig.axes[0]
+    assert [line.get_label() for line in loss_ax.get_lines()][:1] == ["baseline"]
+    assert any(line.get_xdata()[0] == 500 for line in loss_ax.get_lines()[1:])  # exit marked
+    lines = rv.long_sequence_lines([slow, fast]).splitlines()
+    # the common level is the higher final smoothed loss (the baseline's 6.0)
+    assert lines[0].startswith("baseline: 900 steps in 6.0 min (1,234 tokens/s)")
+    assert lines[0].endswith("reached training loss 6.000 after 2.0 min")  # step 300
+    assert lines[1].endswith("reached training loss 6.000 after 1.0 min")
+    fig = rv.plot_loss_vs_time([slow, fast], "t")
+    assert fig.axes[0].get_lines()[1].get_xdata()[-1] == pytest.approx(3.0)  # minutes

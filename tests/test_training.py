@@ -160,6 +160,23 @@ def test_finetune_from_pretrained(env):
     assert training.load_record(mlm) is not None  # chain=True made the pretraining run first
 
 
+def test_chain_makes_another_variants_pretraining_even_when_only_its_record_is_left(env):
+    """A control fine-tuned from the baseline's checkpoint of another seed (the verdict's
+    plan) chains that run; a record whose model was deleted is retrained, not trusted."""
+    mlm = training.run_config("mlm", "baseline", "smoke", 4, model_overrides=TINY)
+    config = training.run_config(
+        "sst2", "random_masked", "smoke", 9, model_overrides=TINY, pretrained=mlm.name,
+        max_train=32, max_eval=16, max_test=16, batch_size=16, eval_steps=2, save_steps=2,
+    )  # fmt: skip
+    assert training.run(config, progress=False, chain=True)["status"] == "finished"
+    final = training.run_dir(mlm) / "final"
+    assert (final / "config.json").is_file()
+    shutil.rmtree(final)
+    assert training.load_record(mlm) is not None  # the record survives, the model does not
+    assert training.pretrained_model_dir(config, chain=True) == final
+    assert (final / "config.json").is_file()
+
+
 def test_scratch_control_finetunes_from_random_weights(env):
     config = training.run_config(
         "sst2",

@@ -77,3 +77,94 @@ def test_long_plan_and_a_smoke_long_sequence_run(env):
     assert all(p["train_seconds"] > 0 and p["loss"] == p["loss"] for p in curve)  # no NaN
     seconds = [p["train_seconds"] for p in curve]
     assert seconds == sorted(seconds)
+
+
+def _long_record(losses, step=100, seconds=10.0, variant="baseline"):
+    train = [
+        {"step": (i + 1) * step, "loss": loss, "train_seconds": (i + 1) * seconds}
+        for i, loss in enumerate(losses)
+    ]
+    return {
+        "name": f"mlm-{variant}",
+        "config": {"variant": variant},
+        "curves": {"train": train},
+        "steps": len(losses) * step,
+        "train_seconds": len(losses) * seconds,
+        "final": {"validation_accuracy": 0.2, "validation_loss": 5.0},
+    }
+
+
+def test_plateau_exit_finds_the_first_drop_below_the_level():
+    flat = [6.0] * 10
+    record = _long_record([7.0, 6.5, *flat, 5.9, 5.6, 5.5, 5.4, 5.3, 5.2, 5.1])
+    out = verdict.plateau_exit(record, reference_step=600, drop=0.3, window=3)
+    assert out["plateau_loss"] == 6.0
+    # smoothed (median of 3) losses at steps 1300, 1400, 1500: 6.0, 5.9, 5.6; 5.6 <= 5.7 first
+    assert out["exit_step"] == 1500
+    assert out["final_loss"] == pytest.approx(5.2)
+    never = verdict.plateau_exit(_long_record([6.0] * 20), reference_step=600)
+    assert never["exit_step"] is None
+    with pytest.raises(ValueError, match="reference_step 5000 is beyond the run's last"):
+        verdict.plateau_exit(record, reference_step=5000)
+    with pytest.raises(ValueError, match="drop must be > 0"):
+        verdict.plateau_exit(record, reference_step=600, drop=0)
+
+
+def test_time_to_loss_reads_the_wall_clock_stamps():
+    record = _long_record([7.0, 6.0, 5.0, 4.0], seconds=30.0)
+    assert verdict.time_to_loss(record, 6.0, window=1) == 60.0
+    assert verdict.time_to_loss(record, 3.0, window=1) is None
+    for p in record["curves"]["train"]:
+        del p["train_seconds"]
+    with pytest.raises(ValueError, match="no train_seconds stamps"):
+        verdict.time_to_loss(record, 6.0, window=1)
+
+
+def test_locality_summary_averages_per_variant():
+    rows = [
+        {"variant": "a", "seed": 1, "layer": 0, "head": h, "lift": 1.0 + h, "density": 0.2}
+        for h in range(2)
+    ] + [{"variant": "b", "seed": 1, "layer": 0, "head": 0, "lift": 3.0, "density": 0.4}]
+    out = {r["variant"]: r for r in verdict.locality_summary(rows)}
+    assert out["a"] == {"variant": "a", "lift": 1.5, "density": pytest.approx(0.2)}
+    assert out["b"]["lift"] == 3.0
+    assert verdict.locality_summary([]) == []
+
+
+def test_claims_round_trip_and_reach_the_readme(env):
+    from lshlib.report import readme
+
+    assert verdict.load_claims("smoke", "cpu") is None
+    assert "no claims table" in readme.claims_lines("smoke")[0]
+    rows = [{"claim": "c | d", "paper's evidence": "e", "our measurement": "m", "verdict": "v"}]
+    verdict.save_claims(rows, "smoke")
+    assert verdict.load_claims("smoke", "cpu") == rows
+    table = "\n".join(readme.claims_lines("smoke"))
+    assert "| c \\| d | e | m | v |" in table
+
+
+def test_locality_rows_are_cached_per_run_and_redone_for_a_new_record(env, monkeypatch):
+    config = training.run_config("mlm", "baseline", "smoke", 42)
+    stamp = {"finished_at": "t1"}
+    monkeypatch.setattr(training, "load_record", lambda c: dict(stamp))
+    calls = []
+
+    def fake_locality(model, sentences, draws, scale=None):
+        calls.append((sentences, draws))
+        return [{"layer": 0, "head": 0, "lift": 2.0}]
+
+    monkeypatch.setattr(verdict, "trained_locality", fake_locality)
+    monkeypatch.setattr(verdict, "load_model", lambda path, task: None)
+    with pytest.raises(FileNotFoundError, match=f"{config.name} has no final model"):
+        verdict.locality_table([config], "smoke")
+    final = training.run_dir(config) / "final"
+    final.mkdir(parents=True, exist_ok=True)
+    (final / "config.json").write_text("{}")
+    rows = verdict.locality_table([config], "smoke")
+    assert rows == [{"variant": "baseline", "seed": 42, "layer": 0, "head": 0, "lift": 2.0}]
+    assert verdict.locality_table([config], "smoke") == rows and len(calls) == 1  # cached
+    (final / "config.json").unlink()
+    assert verdict.locality_table([config], "smoke") == rows  # no model needed once cached
+    stamp["finished_at"] = "t2"  # the run was trained again: its rows are recomputed
+    with pytest.raises(FileNotFoundError):
+        verdict.locality_table([config], "smoke")

@@ -13,7 +13,7 @@ import json
 import math
 from pathlib import Path
 
-from lshlib import metrics, theory
+from lshlib import metrics, theory, verdict
 from lshlib.baselines import LEXICAL_FILE
 from lshlib.bench import crossover_table
 from lshlib.paths import REPO_ROOT, results_dir
@@ -155,6 +155,40 @@ def training_lines(scale: str) -> list[str]:
     ]
 
 
+HEADLINE_FIGURES = (
+    ("verdict_sst2_loss", "SST-2 fine-tuning loss over seeds"),
+    ("verdict_pretraining_loss", "MLM pretraining loss over seeds"),
+    ("verdict_radar", "the paper's radar chart, ours beside theirs"),
+)
+
+
+def claims_lines(scale: str) -> list[str]:
+    """The claims table of notebook 06 (``results/<scale>/claims.json``) and its headline
+    figures (those present under ``figures/``)."""
+    rows = verdict.load_claims(scale, "cpu")
+    if not rows:
+        return [
+            f"**The verdict**: no claims table at `results/{scale}/{verdict.CLAIMS_FILE}` yet "
+            "(run `notebooks/06_verdict.ipynb`, as `make figures` does)."
+        ]
+    cols = ("claim", "paper's evidence", "our measurement", "verdict")
+    lines = [
+        f"**The verdict** (`notebooks/06_verdict.ipynb`, `results/{scale}/{verdict.CLAIMS_FILE}`"
+        f"; {scale} scale, seeds and intervals as the notebook explains):",
+        "",
+        "| " + " | ".join(cols) + " |",
+        "|---" * len(cols) + "|",
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(row[c].replace("|", "\\|") for c in cols) + " |")
+    figures = [(n, caption) for n, caption in HEADLINE_FIGURES
+               if (REPO_ROOT / "figures" / f"{n}.png").is_file()]  # fmt: skip
+    if figures:
+        lines.append("")
+        lines += [f"![{caption}](figures/{n}.png)" for n, caption in figures]
+    return lines
+
+
 def pipeline_lines(scale: str) -> list[str]:
     """The training benchmark: bare sparse step vs the whole pipeline, per variant."""
     path = results_dir(scale, "cpu") / "training_bench.json"
@@ -196,6 +230,7 @@ def results_section(scale: str = "laptop") -> str:
     bench_path = results_dir(scale, "cpu") / "attention_bench.json"
     rel = bench_path.relative_to(REPO_ROOT) if bench_path.is_relative_to(REPO_ROOT) else bench_path
     parts = [
+        claims_lines(scale),
         theory_lines(),
         bench_lines(_read(bench_path), str(rel)),
         training_lines(scale),

@@ -20,6 +20,7 @@ COLORS = {
     "lsh_paper": "tab:orange",
     "lsh_masked": "tab:green",
     "scratch": "tab:gray",
+    "lsh_bucketed": "tab:olive",
 }
 # Where the paper's models ended, as a caption for lines drawn at its numbers.
 PAPER_END = "paper, after 88k steps (32k vocabulary, 512-token blocks)"

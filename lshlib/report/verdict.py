@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from lshlib import metrics
+from lshlib import metrics, verdict
 from lshlib.report import style
 from lshlib.report.cost import target_report
 from lshlib.report.training import COLORS
@@ -26,6 +26,13 @@ __all__ = [
     "plot_seed_bands",
     "plot_radar",
     "paper_mode_over_sdpa",
+    "difference_sentences",
+    "settings_lines",
+    "isolation_sentence",
+    "plateau_lines",
+    "long_sequence_lines",
+    "plot_plateau",
+    "plot_loss_vs_time",
 ]
 
 
@@ -58,6 +65,30 @@ def claim_row(
         measured += f"{row['boot_high']:+.{digits}f}"
     return {"claim": claim, "paper's evidence": evidence, "our measurement": measured,
             "verdict": verdict_word(low, high, sign)}  # fmt: skip
+
+
+def difference_sentences(
+    rows: Sequence[dict], what: str, reference: str = "baseline", digits: int = 4
+) -> str:
+    """One sentence per compared variant of :func:`lshlib.verdict.compare` rows: the mean of
+    the per-seed differences from ``reference``, its interval, and what the interval says."""
+    out = []
+    for row in rows:
+        if "diff_mean" not in row:
+            continue
+        name = row.get("control", row["variant"])
+        against = row.get("against", reference)
+        line = (
+            f"{name} - {against}, {what}: {row['diff_mean']:+.{digits}f} over {row['n']} seeds "
+            f"(95% interval {row['diff_low']:+.{digits}f} to {row['diff_high']:+.{digits}f})"
+        )
+        if "boot_low" in row:
+            line += (
+                f", bootstrap over test examples {row['boot_low']:+.{digits}f} to "
+                f"{row['boot_high']:+.{digits}f}"
+            )
+        out.append(f"{line}: {row['seeds_say'].replace('the difference is ', '')}.")
+    return "\n".join(out)
 
 
 def claims_frame(rows: Sequence[dict[str, str]]) -> pd.DataFrame:
@@ -233,3 +264,102 @@ def paper_mode_over_sdpa(bench: dict | None) -> float | None:
         return None
     rows = [t for t in target_report(bench) if t["target"].startswith("paper mode (dense) / SDPA")]
     return rows[0]["measured"] if rows else None
+
+
+def plot_plateau(records: Sequence[dict], exits: Sequence[dict], reference_step: int) -> Figure:
+    """The long pretraining runs: training loss (left) and validation accuracy (right) against
+    the step, with the step where the seed runs ended (the plateau level's reference) and each
+    run's plateau exit (:func:`lshlib.verdict.plateau_exit`) marked."""
+    style()
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for record, exit_ in zip(records, exits, strict=True):
+        variant = record["config"]["variant"]
+        color = COLORS.get(variant)
+        train = record["curves"]["train"]
+        loss_ax.plot([p["step"] for p in train], [p["loss"] for p in train], color=color,
+                     lw=1, label=variant)  # fmt: skip
+        ev = record["curves"]["eval"]
+        acc_ax.plot([p["step"] for p in ev], [p["eval_accuracy"] for p in ev], color=color,
+                    marker="o", ms=3, label=variant)  # fmt: skip
+        loss_ax.axhline(exit_["plateau_loss"], color=color, ls=":", lw=0.8)
+        if exit_["exit_step"] is not None:
+            for ax in (loss_ax, acc_ax):
+                ax.axvline(exit_["exit_step"], color=color, ls="--", lw=0.8)
+    for ax in (loss_ax, acc_ax):
+        ax.axvline(reference_step, color="grey", lw=0.8)
+        ax.set_xlabel("optimizer step")
+        ax.legend(fontsize=8)
+    loss_ax.set_ylabel("training loss")
+    acc_ax.set_ylabel("validation accuracy")
+    loss_ax.set_title("grey: where the seed runs ended; dotted: plateau level; dashed: exit")
+    acc_ax.set_title("MLM validation accuracy")
+    fig.tight_layout()
+    return fig
+
+
+def plot_loss_vs_time(records: Sequence[dict], title: str) -> Figure:
+    """Training loss against wall-clock minutes (the ``train_seconds`` stamps of the curve),
+    one line per run: which reaches a given loss sooner."""
+    style()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for record in records:
+        variant = record["config"]["variant"]
+        train = [p for p in record["curves"]["train"] if "train_seconds" in p]
+        ax.plot([p["train_seconds"] / 60 for p in train], [p["loss"] for p in train],
+                color=COLORS.get(variant), lw=1.2, label=variant)  # fmt: skip
+    ax.set_xlabel("training wall-clock (min)")
+    ax.set_ylabel("training loss")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def settings_lines(paper_rows: Sequence[dict], our_rows: Sequence[dict]) -> str:
+    """Each variant's SST-2 accuracy with the paper's fine-tuning settings beside ours."""
+    ours = {r["variant"]: r for r in our_rows}
+    return "\n".join(
+        f"{r['variant']}: {r['mean']:.4f} (sd {r['sd']:.4f}, {r['n']} seeds) with the paper's "
+        f"settings, {ours[r['variant']]['mean']:.4f} (sd {ours[r['variant']]['sd']:.4f}, "
+        f"{ours[r['variant']]['n']} seeds) with ours"
+        for r in paper_rows
+        if r["variant"] in ours
+    )
+
+
+def isolation_sentence(summary: dict) -> str:
+    """The share of queries a model's hashing leaves alone, and what a random mask of the same
+    density would leave (a :func:`lshlib.verdict.locality_summary` row)."""
+    return (
+        f"{summary['variant']}: {100 * summary['no_collision']:.1f}% of queries collide with no "
+        f"key (mean over layers and heads); a random mask of the same density would leave "
+        f"{100 * summary['no_collision_random']:.2f}% alone."
+    )
+
+
+def plateau_lines(exits: Sequence[dict]) -> str:
+    """One line per :func:`lshlib.verdict.plateau_exit` result."""
+    lines = []
+    for e in exits:
+        left = f"leaves it at step {e['exit_step']:,}" if e["exit_step"] else "never leaves it"
+        lines.append(
+            f"{e['variant']}: plateau loss {e['plateau_loss']:.3f}; {left} of {e['steps']:,} "
+            f"({e['train_minutes']:.0f} min); validation accuracy "
+            f"{e['validation_accuracy']:.4f} at the end"
+        )
+    return "\n".join(lines)
+
+
+def long_sequence_lines(records: Sequence[dict]) -> str:
+    """Throughput of each long-sequence run and the wall-clock each needed to reach the loss
+    that every run reached (the highest of their final smoothed losses)."""
+    level = max(verdict.final_smoothed_loss(r) for r in records)
+    lines = []
+    for r in records:
+        t = verdict.time_to_loss(r, level)
+        lines.append(
+            f"{r['config']['variant']}: {r['steps']:,} steps in {r['train_seconds'] / 60:.1f} "
+            f"min ({r['tokens_per_second']:,.0f} tokens/s); reached training loss {level:.3f} "
+            + ("never" if t is None else f"after {t / 60:.1f} min")
+        )
+    return "\n".join(lines)
