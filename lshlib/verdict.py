@@ -29,6 +29,7 @@ from tqdm.std import tqdm
 
 from lshlib import safeio, stats, training
 from lshlib.locality import trained_locality
+from lshlib.measure import machine_info
 from lshlib.modeling import CONTROL_VARIANTS, VARIANTS, load_model
 from lshlib.paths import results_dir
 from lshlib.per_example import example_scores
@@ -59,6 +60,7 @@ __all__ = [
     "locality_summary",
     "save_claims",
     "load_claims",
+    "load_claims_file",
 ]
 
 GROUPS = ("pretraining", "sst2", "squad", "controls", "paper_settings")
@@ -380,18 +382,29 @@ def locality_summary(rows: list[dict]) -> list[dict[str, Any]]:
 CLAIMS_FILE = "claims.json"
 
 
-def save_claims(rows: list[dict[str, str]], scale: str | None = None) -> None:
+def save_claims(
+    rows: list[dict[str, str]], scale: str | None = None, records: dict | None = None
+) -> None:
     """Write the claims table to ``results/<scale>[-<device>]/claims.json`` (the README reads
-    the CPU laptop one)."""
+    the CPU laptop one), with the machine and, given the plan's ``records``, how many runs it
+    rests on and their training wall-clock."""
+    done = [r for group in (records or {}).values() for r in group]
     safeio.atomic_write_json(
-        results_dir(scale) / CLAIMS_FILE, {"scale": get_scale(scale), "claims": rows},
+        results_dir(scale) / CLAIMS_FILE,
+        {"scale": get_scale(scale), "machine": machine_info(), "runs": len(done),
+         "train_minutes": sum(r["train_seconds"] for r in done) / 60, "claims": rows},
         indent=1,
     )  # fmt: skip
 
 
+def load_claims_file(scale: str | None = None, device: str | None = None) -> dict | None:
+    """The whole saved claims file (machine, runs, claims), or ``None``."""
+    return safeio.load_json_dict(results_dir(scale, device) / CLAIMS_FILE)
+
+
 def load_claims(scale: str | None = None, device: str | None = None) -> list[dict] | None:
     """The saved claims table, or ``None`` when notebook 06 has not written one."""
-    data = safeio.load_json_dict(results_dir(scale, device) / CLAIMS_FILE)
+    data = load_claims_file(scale, device)
     return None if data is None else data["claims"]
 
 

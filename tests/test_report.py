@@ -152,6 +152,19 @@ def test_seed_bands_span_the_lowest_to_the_highest_seed():
     assert len(radar.axes) == 2
 
 
+def test_redrawn_loss_figures_carry_the_papers_reported_losses():
+    curve, key, paper = rv.paper_loss_lines("mlm")
+    assert (curve, key) == ("train", "loss")
+    assert paper == {"paper baseline, final training loss": 5.516,
+                     "paper BERT-LSH, final training loss": 5.406}  # fmt: skip
+    assert rv.paper_loss_lines("sst2")[:2] == ("eval", "eval_loss")
+    fig = rv.plot_seed_bands(_seed_records(), "t", curve, key, paper)
+    flat = [line for line in fig.axes[0].lines if line.get_label().startswith("paper")]
+    assert sorted(line.get_ydata()[0] for line in flat) == [5.406, 5.516]
+    with pytest.raises(ValueError, match="task must be one of .*'mlm'.*got 'glue'"):
+        rv.paper_loss_lines("glue")
+
+
 def _long(variant, losses, seconds_per_point=30.0):
     train = [
         {"step": 100 * (i + 1), "loss": v, "train_seconds": seconds_per_point * (i + 1)}

@@ -165,7 +165,8 @@ HEADLINE_FIGURES = (
 def claims_lines(scale: str) -> list[str]:
     """The claims table of notebook 06 (``results/<scale>/claims.json``) and its headline
     figures (those present under ``figures/``)."""
-    rows = verdict.load_claims(scale, "cpu")
+    saved = verdict.load_claims_file(scale, "cpu") or {}
+    rows = saved.get("claims")
     if not rows:
         return [
             f"**The verdict**: no claims table at `results/{scale}/{verdict.CLAIMS_FILE}` yet "
@@ -174,7 +175,10 @@ def claims_lines(scale: str) -> list[str]:
     cols = ("claim", "paper's evidence", "our measurement", "verdict")
     lines = [
         f"**The verdict** (`notebooks/06_verdict.ipynb`, `results/{scale}/{verdict.CLAIMS_FILE}`"
-        f"; {scale} scale, seeds and intervals as the notebook explains):",
+        f"; {scale} scale; {saved.get('runs', 0)} runs, "
+        f"{saved.get('train_minutes', 0.0):.0f} min of training wall-clock on "
+        f"{saved.get('machine', {}).get('cpu') or 'an unrecorded machine'}, "
+        f"{saved.get('machine', {}).get('cpu_count', '?')} cores):",
         "",
         "| " + " | ".join(cols) + " |",
         "|---" * len(cols) + "|",

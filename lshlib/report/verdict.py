@@ -24,6 +24,7 @@ __all__ = [
     "claims",
     "claims_frame",
     "plot_seed_bands",
+    "paper_loss_lines",
     "plot_radar",
     "paper_mode_over_sdpa",
     "difference_sentences",
@@ -108,11 +109,37 @@ def _curves(records: Sequence[dict], curve: str, key: str) -> dict[str, dict[int
     return out
 
 
+# The paper's reported losses for each redrawn loss figure (docs/paper.md), by task: what our
+# curves are drawn beside (its final MLM training loss; its best validation loss when fine-tuning).
+PAPER_LOSSES = {
+    "mlm": ("train", "loss", "mlm_final_train_loss", "final training loss"),
+    "sst2": ("eval", "eval_loss", "sst2_best_validation_loss", "best validation loss"),
+    "squad": ("eval", "eval_loss", "squad_best_validation_loss", "best validation loss"),
+}
+
+
+def paper_loss_lines(task: str) -> tuple[str, str, dict[str, float]]:
+    """``(curve, key, {label: value})``: which of our curves to draw for ``task`` and the
+    paper's reported loss of each of its two models, to draw beside it."""
+    if task not in PAPER_LOSSES:
+        raise ValueError(f"task must be one of {sorted(PAPER_LOSSES)}, got {task!r}")
+    curve, key, paper_key, what = PAPER_LOSSES[task]
+    p = metrics.PAPER_RESULTS
+    lines = {f"paper baseline, {what}": p["baseline"][paper_key],
+             f"paper BERT-LSH, {what}": p["lsh"][paper_key]}  # fmt: skip
+    return curve, key, lines
+
+
 def plot_seed_bands(
-    records: Sequence[dict], title: str, curve: str = "train", key: str = "loss"
+    records: Sequence[dict],
+    title: str,
+    curve: str = "train",
+    key: str = "loss",
+    paper: dict[str, float] | None = None,
 ) -> Figure:
     """One line per variant, the mean over seeds, with a band from the lowest to the highest
-    seed at each logged step (steps every seed logged)."""
+    seed at each logged step (steps every seed logged); ``paper`` adds a dotted horizontal line
+    per reported number (label: value)."""
     style()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     seeds = {}
@@ -125,6 +152,9 @@ def plot_seed_bands(
         color = COLORS.get(variant)
         ax.plot(steps, values.mean(1), color=color, lw=1.8, label=f"{variant} ({n} seeds)")
         ax.fill_between(steps, values.min(1), values.max(1), color=color, alpha=0.2, lw=0)
+    for (label, value), color in zip((paper or {}).items(), ("tab:blue", "tab:orange"),
+                                     strict=False):  # fmt: skip
+        ax.axhline(value, color=color, ls=":", lw=1.2, label=f"{label}: {value:g}")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel(key.replace("_", " "))
     ax.set_title(title + " (line: mean over seeds; band: lowest to highest seed)")
