@@ -202,3 +202,14 @@ def test_plateau_and_long_sequence_reports_say_when_each_run_got_there():
     assert lines[1].endswith("reached training loss 6.000 after 1.0 min")
     fig = rv.plot_loss_vs_time([slow, fast], "t")
     assert fig.axes[0].get_lines()[1].get_xdata()[-1] == pytest.approx(3.0)  # minutes
+
+
+def test_compute_claim_weighs_the_operation_count_against_the_wall_clock():
+    row = {"honest_lsh_kops": 100.0, "honest_full_kops": 150.0, "paper_kflops": 10.24,
+           "paper_full_kflops": 25.6}  # fmt: skip
+    assert rv.compute_claim(row, 0.5)["verdict"] == "supported"
+    assert rv.compute_claim(row, 3.75)["verdict"].startswith("partly: fewer operations")
+    assert "3.75x" in rv.compute_claim(row, 3.75)["our measurement"]
+    assert rv.compute_claim(row, None)["verdict"].endswith("no wall-clock measured at this scale")
+    more = dict(row, honest_lsh_kops=200.0)
+    assert rv.compute_claim(more, 0.5)["verdict"].startswith("not supported")
