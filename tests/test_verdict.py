@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from lshlib import training, verdict
@@ -168,3 +170,27 @@ def test_locality_rows_are_cached_per_run_and_redone_for_a_new_record(env, monke
     stamp["finished_at"] = "t2"  # the run was trained again: its rows are recomputed
     with pytest.raises(FileNotFoundError):
         verdict.locality_table([config], "smoke")
+
+
+def test_workers_setting_is_checked(env, monkeypatch):
+    monkeypatch.setenv("LSHLIB_WORKERS", "0")
+    with pytest.raises(ValueError, match="LSHLIB_WORKERS must be an integer >= 1, got '0'"):
+        verdict.workers_from_env()
+    monkeypatch.setenv("LSHLIB_WORKERS", "2")
+    assert verdict.workers_from_env() == 2
+    with pytest.raises(ValueError, match="workers must be an integer >= 1, got 0"):
+        verdict.run_plan("smoke", groups=["controls"], workers=0)
+
+
+@pytest.mark.slow
+def test_two_workers_train_what_one_would(env):
+    """The controls group with two worker processes: its baseline checkpoints are made first,
+    in this process; every record comes back in plan order, finished, and reused after."""
+    records = verdict.run_plan("smoke", groups=["controls"], progress=False, workers=2)
+    planned = [c.name for c in verdict.plan("smoke")["controls"]]
+    assert [r["name"] for r in records["controls"]] == planned
+    assert all(r["status"] == "finished" for r in records["controls"])
+    threads = max(1, (os.cpu_count() or 1) // 2)  # each worker gets its share of the cores
+    assert {r["device"]["threads"] for r in records["controls"]} == {threads}
+    again = verdict.run_plan("smoke", groups=["controls"], progress=False, workers=2)
+    assert again == records  # every run reused, no process started
