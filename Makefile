@@ -48,10 +48,12 @@ test: unit slow nbtest
 # place, writing figures/ and results/<scale>/, recomputing every training run: LSHLIB_REUSE=runs
 # reuses a run only when its model is in the local runs/ cache (so an interrupted reproduce
 # resumes), never a committed record alone. Benchmarks are not part of it: they need an idle
-# machine (`make bench`, `make bench-training`).
+# machine (`make bench`, `make bench-training`). Notebook 06's fine-tuning runs are trained
+# WORKERS at a time (LSHLIB_WORKERS; 2 by default, one thread each on a 2-core machine).
+WORKERS ?= 2
 reproduce: setup
 	$(PY) -m lshlib.wallclock start reproduce
-	LSHLIB_REUSE=runs $(MAKE) --no-print-directory figures CLOCK_FIGURES=
+	LSHLIB_REUSE=runs LSHLIB_WORKERS=$(WORKERS) $(MAKE) --no-print-directory figures CLOCK_FIGURES=
 	$(PY) -m lshlib.wallclock finish reproduce
 	$(MAKE) --no-print-directory readme
 
