@@ -215,7 +215,8 @@ TRAINING: dict[str, dict[str, dict[str, Any]]] = {
 # The verdict's run plan (issue 13, notebook 06): seeds per group of runs (the first is the
 # default runs' seed, so those are reused), and the sizes of the locality measurement. At the
 # laptop scale the issue's cuts apply: SQuAD keeps 2 seeds, and the attention controls are
-# fine-tuned from the baseline's pretrained checkpoint instead of being pretrained themselves.
+# fine-tuned from the baseline's pretrained checkpoint instead of being pretrained themselves,
+# and the density sweep of the masked mode (the first cut) is not run.
 VERDICT: dict[str, dict[str, Any]] = {
     "smoke": dict(
         mlm_seeds=(42, 1),

@@ -209,7 +209,7 @@ def compare(
     """One row per variant: the mean and spread of ``metric`` over seeds and, against
     ``reference``, the paired difference over shared seeds (t interval) and, when
     ``example_key`` names a per-example score (``correct``, ``f1``), a paired bootstrap over the
-    test examples of the first shared seed's runs."""
+    test examples of the first shared seed's runs (in plan order)."""
     values = seed_values(records, metric)
     if reference not in values:
         raise ValueError(f"reference {reference!r} has no runs; variants: {sorted(values)}")
@@ -221,7 +221,7 @@ def compare(
             diff = stats.paired_seed_difference(seeds, values[reference])
             row.update({f"diff_{k}": diff[k] for k in ("mean", "low", "high")})
             row["seeds_say"] = stats.in_words(diff["low"], diff["high"])
-            shared = sorted(set(seeds) & set(values[reference]))
+            shared = [s for s in seeds if s in values[reference]]  # plan order: 42 first
             if example_key and shared:
                 a = _per_example(by_run[(variant, shared[0])], example_key)
                 b = _per_example(by_run[(reference, shared[0])], example_key)

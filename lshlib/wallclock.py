@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lshlib.measure import commit, machine_info
-from lshlib.paths import results_dir, runs_dir
+from lshlib.paths import REPO_ROOT, results_dir, runs_dir
 from lshlib.safeio import atomic_write_json, load_json_dict
 from lshlib.scales import get_scale
 
@@ -36,6 +36,11 @@ def start(target: str) -> None:
     """Stamp the start of ``target`` (overwrites an earlier, unfinished stamp)."""
     _check(target)
     atomic_write_json(_stamp_path(target), {"t0": time.time(), "load_start": os.getloadavg()[0]})
+
+
+def notebook_names() -> list[str]:
+    """The study's numbered notebooks (what ``make reproduce`` and ``make figures`` run)."""
+    return sorted(p.name for p in (REPO_ROOT / "notebooks").glob("[0-9]*.ipynb"))
 
 
 def finish(target: str, scale: str | None = None) -> dict:
@@ -58,6 +63,7 @@ def finish(target: str, scale: str | None = None) -> dict:
         "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit(),
         "machine": machine_info(),
+        "notebooks": notebook_names(),
     }
     times = load_json_dict(path) or {}
     times[target] = entry

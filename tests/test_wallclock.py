@@ -32,3 +32,18 @@ def test_start_then_finish_records_seconds_load_and_commit(dirs, monkeypatch):
 def test_unknown_target_is_named():
     with pytest.raises(ValueError, match="'bench'.*reproduce, figures"):
         wallclock.start("bench")
+
+
+def test_a_time_taken_before_the_notebooks_changed_is_flagged_in_the_readme(dirs, monkeypatch):
+    from lshlib.report import readme
+
+    wallclock.start("reproduce")
+    entry = wallclock.finish("reproduce", scale="smoke")
+    assert entry["notebooks"] == wallclock.notebook_names() and entry["notebooks"]
+    assert "does not time the study" not in readme.make_time_lines("smoke")[0]
+    path = dirs / "results" / "smoke" / "make_times.json"
+    times = json.loads(path.read_text())
+    times["reproduce"]["notebooks"] = entry["notebooks"][:-1]  # recorded before the last existed
+    path.write_text(json.dumps(times))
+    line = readme.make_time_lines("smoke")[0]
+    assert f"(without {entry['notebooks'][-1]}): it does not time the study" in line

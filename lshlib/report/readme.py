@@ -13,7 +13,7 @@ import json
 import math
 from pathlib import Path
 
-from lshlib import metrics, theory, verdict
+from lshlib import metrics, theory, verdict, wallclock
 from lshlib.baselines import LEXICAL_FILE
 from lshlib.bench import crossover_table
 from lshlib.paths import REPO_ROOT, results_dir
@@ -218,12 +218,23 @@ def pipeline_lines(scale: str) -> list[str]:
 def make_time_lines(scale: str) -> list[str]:
     """How long ``make reproduce`` and ``make figures`` took (``make_times.json``)."""
     times = _read(results_dir(scale, "cpu") / "make_times.json") or {}
-    said = [
-        f"`make {target}` took {entry['seconds'] / 60:.1f} min (load average "
-        f"{entry['load_start']:.2f} at start, {entry['load_end']:.2f} at end, "
-        f"{entry['machine']['cpu_count']} cores, commit `{str(entry['commit'])[:12]}`)"
-        for target, entry in sorted(times.items(), key=lambda kv: kv[0] != "reproduce")
-    ]
+    now = wallclock.notebook_names()
+    said = []
+    for target, entry in sorted(times.items(), key=lambda kv: kv[0] != "reproduce"):
+        line = (
+            f"`make {target}` took {entry['seconds'] / 60:.1f} min (load average "
+            f"{entry['load_start']:.2f} at start, {entry['load_end']:.2f} at end, "
+            f"{entry['machine']['cpu_count']} cores, commit `{str(entry['commit'])[:12]}`)"
+        )
+        ran = entry.get("notebooks")
+        if ran is None or set(ran) != set(now):
+            absent = sorted(set(now) - set(ran or ())) if ran is not None else None
+            line += (
+                " **before the notebooks it runs changed**"
+                + (f" (without {', '.join(absent)})" if absent else "")
+                + ": it does not time the study at this commit"
+            )
+        said.append(line)
     if not said:
         return ["**Wall-clock**: no `make reproduce` / `make figures` time recorded yet."]
     return [f"**Wall-clock** (`results/{scale}/make_times.json`): " + "; ".join(said) + "."]
