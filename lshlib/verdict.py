@@ -60,6 +60,7 @@ __all__ = [
     "final_smoothed_loss",
     "first_seed",
     "only",
+    "row",
     "long_missing",
     "locality_summary",
     "save_claims",
@@ -265,6 +266,14 @@ def only(records: list[dict], variants: Iterable[str]) -> list[dict]:
     """The records of ``variants``."""
     keep = set(variants)
     return [r for r in records if r["config"]["variant"] in keep]
+
+
+def row(rows: list[dict], variant: str) -> dict:
+    """The row of ``variant`` among :func:`compare` or :func:`locality_summary` rows."""
+    found = [r for r in rows if r.get("variant") == variant]
+    if not found:
+        raise ValueError(f"no row for {variant!r}; variants: {[r.get('variant') for r in rows]}")
+    return found[0]
 
 
 def plan_summary(runs: dict[str, list[RunConfig]]) -> list[dict[str, Any]]:

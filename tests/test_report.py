@@ -213,3 +213,15 @@ def test_compute_claim_weighs_the_operation_count_against_the_wall_clock():
     assert rv.compute_claim(row, None)["verdict"].endswith("no wall-clock measured at this scale")
     more = dict(row, honest_lsh_kops=200.0)
     assert rv.compute_claim(more, 0.5)["verdict"].startswith("not supported")
+
+
+def test_isolation_conclusion_reads_the_interval_and_the_isolated_shares():
+    summary = {"variant": "lsh_masked", "no_collision": 0.12, "no_collision_random": 0.001}
+    better = {"diff_mean": 0.05, "diff_low": 0.02, "diff_high": 0.08}
+    text = rv.isolation_conclusion(better, summary)
+    assert "leaves 0.10% of queries alone where LSH leaves 12.0%" in text
+    assert "consistent with the explanation" in text
+    noise = {"diff_mean": 0.01, "diff_low": -0.02, "diff_high": 0.04}
+    assert "within noise: these runs do not support" in rv.isolation_conclusion(noise, summary)
+    worse = {"diff_mean": -0.05, "diff_low": -0.08, "diff_high": -0.02}
+    assert "goes against the explanation" in rv.isolation_conclusion(worse, summary)

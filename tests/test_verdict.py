@@ -194,3 +194,10 @@ def test_two_workers_train_what_one_would(env):
     assert {r["device"]["threads"] for r in records["controls"]} == {threads}
     again = verdict.run_plan("smoke", groups=["controls"], progress=False, workers=2)
     assert again == records  # every run reused, no process started
+
+
+def test_row_finds_a_variant_or_names_the_ones_there():
+    rows = [{"variant": "a", "x": 1}, {"variant": "b", "x": 2}]
+    assert verdict.row(rows, "b")["x"] == 2
+    with pytest.raises(ValueError, match=r"no row for 'c'; variants: \['a', 'b'\]"):
+        verdict.row(rows, "c")

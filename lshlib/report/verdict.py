@@ -30,6 +30,7 @@ __all__ = [
     "difference_sentences",
     "settings_lines",
     "isolation_sentence",
+    "isolation_conclusion",
     "plateau_lines",
     "long_sequence_lines",
     "plot_plateau",
@@ -400,3 +401,27 @@ def long_sequence_lines(records: Sequence[dict]) -> str:
             + ("never" if t is None else f"after {t / 60:.1f} min")
         )
     return "\n".join(lines)
+
+
+def isolation_conclusion(random_vs_lsh: dict, masked_summary: dict) -> str:
+    """What the random-mask control says of the isolated-queries explanation of ``lsh_masked``'s
+    loss: ``random_vs_lsh`` is the :func:`lshlib.verdict.compare` row of ``random_masked``
+    against ``lsh_masked``; ``masked_summary`` the locality summary row of ``lsh_masked``."""
+    alone, alone_random = masked_summary["no_collision"], masked_summary["no_collision_random"]
+    low, high = random_vs_lsh["diff_low"], random_vs_lsh["diff_high"]
+    fewer = alone_random < alone
+    head = (
+        f"The random mask leaves {100 * alone_random:.2f}% of queries alone where LSH leaves "
+        f"{100 * alone:.1f}%, and scores {random_vs_lsh['diff_mean']:+.4f} against lsh_masked "
+        f"(95% interval {low:+.4f} to {high:+.4f}): "
+    )
+    if math.isnan(low):
+        return head + "one seed, no conclusion."
+    if fewer and low > 0:
+        return head + (
+            "fewer isolated queries go with higher accuracy, beyond the spread: consistent "
+            "with the explanation (the random mask also differs in locality)."
+        )
+    if low <= 0 <= high:
+        return head + "within noise: these runs do not support the explanation."
+    return head + "the difference goes against the explanation."
