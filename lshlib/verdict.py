@@ -394,6 +394,7 @@ def plateau_exit(record: dict, reference_step: int, drop: float = 0.3, window: i
     )
     return {
         "variant": record["config"]["variant"],
+        "drop": drop,
         "plateau_loss": level,
         "exit_step": exit_step,
         "steps": record["steps"],

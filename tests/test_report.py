@@ -189,8 +189,8 @@ def test_plateau_and_long_sequence_reports_say_when_each_run_got_there():
     slow = _long("baseline", [7.0, 6.0, 6.0, 6.0, 6.0, 6.0, 6.0, 6.0, 6.0], 40.0)
     exits = [verdict.plateau_exit(r, reference_step=300, window=1) for r in (slow, fast)]
     text = rv.plateau_lines(exits)
-    assert "baseline: plateau loss 6.000; never leaves it of 900" in text
-    assert "lsh_paper: plateau loss 6.000; leaves it at step 500 of 900" in text
+    assert "baseline: plateau loss 6.000; never leaves it (smoothed loss 0.3 nats below" in text
+    assert "lsh_paper: plateau loss 6.000; leaves it at step 500 (smoothed" in text
     fig = rv.plot_plateau([slow, fast], exits, reference_step=300)
     loss_ax = fig.axes[0]
     assert [line.get_label() for line in loss_ax.get_lines()][:1] == ["baseline"]

@@ -381,7 +381,8 @@ def plateau_lines(exits: Sequence[dict]) -> str:
     for e in exits:
         left = f"leaves it at step {e['exit_step']:,}" if e["exit_step"] else "never leaves it"
         lines.append(
-            f"{e['variant']}: plateau loss {e['plateau_loss']:.3f}; {left} of {e['steps']:,} "
+            f"{e['variant']}: plateau loss {e['plateau_loss']:.3f}; {left} (smoothed loss "
+            f"{e['drop']:g} nats below that level) in {e['steps']:,} steps "
             f"({e['train_minutes']:.0f} min); validation accuracy "
             f"{e['validation_accuracy']:.4f} at the end"
         )
