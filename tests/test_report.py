@@ -225,3 +225,40 @@ def test_isolation_conclusion_reads_the_interval_and_the_isolated_shares():
     assert "within noise: these runs do not support" in rv.isolation_conclusion(noise, summary)
     worse = {"diff_mean": -0.05, "diff_low": -0.08, "diff_high": -0.02}
     assert "goes against the explanation" in rv.isolation_conclusion(worse, summary)
+
+
+def test_claims_table_has_a_row_per_measured_claim_and_skips_missing_runs():
+    def cmp(variant, low, high):
+        return [{"variant": "baseline", "n": 3, "sd": 0.01},
+                {"variant": variant, "n": 3, "sd": 0.01, "diff_mean": (low + high) / 2,
+                 "diff_low": low, "diff_high": high}]  # fmt: skip
+
+    compute = {"claim": "compute", "paper's evidence": "e", "our measurement": "m", "verdict": "v"}
+    table = rv.claims(
+        pretraining=cmp("lsh_paper", -0.01, 0.01),
+        generalisation=cmp("lsh_paper", -0.02, -0.01),
+        sst2=cmp("lsh_paper", -0.03, -0.01) + cmp("scratch", 0.01, 0.02)[1:],
+        squad=[],
+        controls=[
+            {
+                "control": "random_paper",
+                "variant": "random_paper",
+                "n": 3,
+                "sd": 0.01,
+                "diff_mean": 0.0,
+                "diff_low": -0.01,
+                "diff_high": 0.01,
+            }
+        ],  # fmt: skip
+        compute=compute,
+        paper_settings=cmp("scratch", 0.05, 0.1),
+    )
+    verdicts = {row["claim"]: row["verdict"] for row in table}
+    assert verdicts["compute"] == "v" and len(table) == 7  # no SQuAD runs: no SQuAD row
+    assert verdicts['"outperforming the baseline model in pretraining"'].startswith("inconclusive")
+    assert verdicts['"may enhance the model\'s ability to generalize"'] == "supported"
+    sst2 = verdicts['"outperforming the baseline model in ... fine-tuning" (SST-2)']
+    assert sst2.startswith("not supported")
+    settings = [r for r in table if "paper's fine-tuning settings" in r["claim"]][0]
+    assert settings["verdict"].startswith("not supported")  # scratch ahead beyond the spread
+    assert "+0.0750 over 3 seeds (95% interval +0.0500 to +0.1000" in settings["our measurement"]
