@@ -221,6 +221,9 @@ def test_isolation_conclusion_reads_the_interval_and_the_isolated_shares():
     text = rv.isolation_conclusion(better, summary)
     assert "leaves 0.10% of queries alone where LSH leaves 12.0%" in text
     assert "consistent with the explanation" in text
+    closes = rv.isolation_conclusion(better, summary, {"diff_mean": -0.2})
+    assert "It closes 25% of lsh_masked's 0.2000 gap to lsh_paper" in closes
+    assert "explain part of the loss, not all of it" in closes
     noise = {"diff_mean": 0.01, "diff_low": -0.02, "diff_high": 0.04}
     assert "within noise: these runs do not support" in rv.isolation_conclusion(noise, summary)
     worse = {"diff_mean": -0.05, "diff_low": -0.08, "diff_high": -0.02}
