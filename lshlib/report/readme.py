@@ -176,7 +176,8 @@ def claims_lines(scale: str) -> list[str]:
     lines = [
         f"**The verdict** (`notebooks/06_verdict.ipynb`, `results/{scale}/{verdict.CLAIMS_FILE}`"
         f"; {scale} scale; {saved.get('runs', 0)} runs, "
-        f"{saved.get('train_minutes', 0.0):.0f} min of training wall-clock on "
+        f"{saved.get('train_minutes', 0.0):.0f} min of training summed over them (runs "
+        "trained side by side count in full) on "
         f"{saved.get('machine', {}).get('cpu') or 'an unrecorded machine'}, "
         f"{saved.get('machine', {}).get('cpu_count', '?')} cores):",
         "",
