@@ -139,9 +139,9 @@ def run_plan(
     The pretraining runs the groups need go first, one at a time, so fine-tuning never waits on
     a missing checkpoint. With ``workers`` > 1 (default :func:`workers_from_env`) the missing
     fine-tuning runs are then trained by that many processes at once, each with an equal share
-    of the CPU threads: on 2 cores, two 1-thread runs finish about 1.3 times as many runs per
-    hour as one 2-thread run (BERT-tiny's small matrices use a second thread poorly). Their
-    records then time 1-thread runs."""
+    of the CPU threads: on this study's 2-core machine two 1-thread runs did about 1.4 (SQuAD) to
+    1.5 (MLM) times the work of one 2-thread run (BERT-tiny's small matrices use a second thread
+    poorly). Their records then time 1-thread runs."""
     groups = list(groups)
     unknown = sorted(set(groups) - set(GROUPS))
     if unknown:
