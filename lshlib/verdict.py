@@ -62,6 +62,7 @@ __all__ = [
     "only",
     "row",
     "long_missing",
+    "plateau_summary",
     "locality_summary",
     "save_claims",
     "load_claims",
@@ -403,6 +404,19 @@ def plateau_exit(record: dict, reference_step: int, drop: float = 0.3, window: i
         "validation_loss": record["final"]["validation_loss"],
         "train_minutes": record["train_seconds"] / 60,
     }
+
+
+def plateau_summary(scale: str | None = None) -> tuple[list[dict], list[dict], int] | None:
+    """The finished plateau runs, their :func:`plateau_exit` results and the reference step
+    (where the first pretraining seed run of the baseline ended); ``None`` while any is
+    missing."""
+    runs = long_records(scale)["plateau"]
+    seed = sizes("verdict", get_scale(scale))["mlm_seeds"][0]
+    reference = training.load_record(training.run_config("mlm", "baseline", scale, seed))
+    if not all(runs) or reference is None:
+        return None
+    done = [r for r in runs if r is not None]
+    return done, [plateau_exit(r, reference["steps"]) for r in done], reference["steps"]
 
 
 def time_to_loss(record: dict, level: float, window: int = 5) -> float | None:

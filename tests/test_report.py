@@ -204,6 +204,37 @@ def test_plateau_and_long_sequence_reports_say_when_each_run_got_there():
     assert fig.axes[0].get_lines()[1].get_xdata()[-1] == pytest.approx(3.0)  # minutes
 
 
+def test_plateau_conclusion_names_the_run_that_left_first():
+    def exit_(variant, step):
+        return {"variant": variant, "exit_step": step, "steps": 25_700}
+
+    text = rv.plateau_conclusion([exit_("baseline", None), exit_("lsh_paper", None)])
+    assert text.startswith("Neither run leaves the plateau in 25,700 steps")
+    text = rv.plateau_conclusion([exit_("baseline", 9000), exit_("lsh_paper", 7000)])
+    assert text.startswith("lsh_paper leaves the plateau first (step 7,000; the baseline at ")
+    assert "hint, not a finding" in text
+    text = rv.plateau_conclusion([exit_("baseline", None), exit_("lsh_paper", 7000)])
+    assert "the baseline never does" in text
+    text = rv.plateau_conclusion([exit_("baseline", 7000), exit_("lsh_paper", None)])
+    assert text.startswith("The baseline leaves the plateau first or together (step 7,000; ")
+    assert "lsh_paper never does" in text
+    text = rv.plateau_conclusion([exit_("baseline", 7000), exit_("lsh_paper", 7000)])
+    assert "no support" in text
+
+
+def test_long_sequence_conclusion_gives_the_ratios():
+    # same steps; lsh_bucketed logs every 20 s, the baseline every 40 s
+    base = _long("baseline", [7.0, 6.5, 6.2, 6.1, 6.0, 6.0, 6.0, 6.0, 6.0], 40.0)
+    lsh = _long("lsh_bucketed", [7.0, 6.4, 6.3, 6.2, 6.1, 6.0, 6.0, 6.0, 6.0], 20.0)
+    lsh["tokens_per_second"] = 2 * base["tokens_per_second"]
+    text = rv.long_sequence_conclusion([base, lsh])
+    # both reach 6.000 (smoothed, window 5): the baseline at its 7th point (280 s), LSH at its
+    # 8th (160 s)
+    assert text.startswith("lsh_bucketed trains 2.00x as many tokens per second as the baseline")
+    assert "reaches training loss 6.000 1.75x sooner on the wall-clock" in text
+    assert "after the same 900 steps its smoothed training loss is 6.000 against" in text
+
+
 def test_compute_claim_weighs_the_operation_count_against_the_wall_clock():
     row = {"honest_lsh_kops": 100.0, "honest_full_kops": 150.0, "paper_kflops": 10.24,
            "paper_full_kflops": 25.6}  # fmt: skip

@@ -112,6 +112,29 @@ def test_plateau_exit_finds_the_first_drop_below_the_level():
         verdict.plateau_exit(record, reference_step=600, drop=0)
 
 
+def test_plateau_summary_waits_for_every_run_and_the_reference(monkeypatch):
+    flat = [6.0] * 10
+    runs = [
+        _long_record([7.0, 6.5, *flat, 5.6, 5.5, 5.4], variant="baseline"),
+        _long_record([6.0] * 15, variant="lsh_paper"),
+    ]
+    reference = {"steps": 600}
+    monkeypatch.setattr(verdict, "long_records", lambda scale: {"plateau": list(runs)})
+    monkeypatch.setattr(verdict.training, "load_record", lambda config: reference)
+    done, exits, step = verdict.plateau_summary("smoke")
+    assert step == 600 and done == runs
+    # smoothed (median of 5): 6.0 at step 600; 5.6 <= 5.7 first at step 1500
+    assert [(e["variant"], e["exit_step"]) for e in exits] == [
+        ("baseline", 1500),
+        ("lsh_paper", None),
+    ]
+    runs[1] = None
+    assert verdict.plateau_summary("smoke") is None
+    runs[1] = _long_record([6.0] * 15, variant="lsh_paper")
+    reference = None
+    assert verdict.plateau_summary("smoke") is None
+
+
 def test_time_to_loss_reads_the_wall_clock_stamps():
     record = _long_record([7.0, 6.0, 5.0, 4.0], seconds=30.0)
     assert verdict.time_to_loss(record, 6.0, window=1) == 60.0

@@ -17,6 +17,7 @@ from lshlib import metrics, theory, verdict, wallclock
 from lshlib.baselines import LEXICAL_FILE
 from lshlib.bench import crossover_table
 from lshlib.paths import REPO_ROOT, results_dir
+from lshlib.report import verdict as verdict_report
 from lshlib.report.cost import target_report
 from lshlib.report.training import GOALS
 from lshlib.training import SCRATCH, UNIGRAM_FILE, load_record, run_config
@@ -194,6 +195,24 @@ def claims_lines(scale: str) -> list[str]:
     return lines
 
 
+def long_lines(scale: str) -> list[str]:
+    """The long runs of ``make long`` (notebook 06): the plateau and the long-sequence answer,
+    each one generated sentence, or what is missing."""
+    plateau = verdict.plateau_summary(scale)
+    seq = verdict.long_records(scale)["long_sequence"]
+    n = verdict.long_plan(scale)["long_sequence"][0].max_length
+    return [
+        "**The plateau** (`make long`: one long MLM run each of the baseline and `lsh_paper`): "
+        + (verdict_report.plateau_conclusion(plateau[1]) if plateau
+           else verdict.long_missing(scale, "plateau")),
+        "",
+        f"**Long sequences** (`make long`: MLM at n = {n}, SDPA baseline vs `lsh_bucketed`, same "
+        "token budget): "
+        + (verdict_report.long_sequence_conclusion([r for r in seq if r]) if all(seq)
+           else verdict.long_missing(scale, "long_sequence")),
+    ]  # fmt: skip
+
+
 def pipeline_lines(scale: str) -> list[str]:
     """The training benchmark: bare sparse step vs the whole pipeline, per variant."""
     path = results_dir(scale, "cpu") / "training_bench.json"
@@ -247,6 +266,7 @@ def results_section(scale: str = "laptop") -> str:
     rel = bench_path.relative_to(REPO_ROOT) if bench_path.is_relative_to(REPO_ROOT) else bench_path
     parts = [
         claims_lines(scale),
+        long_lines(scale),
         theory_lines(),
         bench_lines(_read(bench_path), str(rel)),
         training_lines(scale),

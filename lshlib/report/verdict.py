@@ -405,6 +405,52 @@ def long_sequence_lines(records: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
+def plateau_conclusion(exits: Sequence[dict], test: str = "lsh_paper") -> str:
+    """What the plateau runs say of the idea that hashes redrawn at every call move ``test``
+    along the plateau faster than the baseline (one seed each: a hint at most)."""
+    by = {e["variant"]: e for e in exits}
+    base, lsh = by["baseline"]["exit_step"], by[test]["exit_step"]
+    steps = max(e["steps"] for e in exits)
+    if base is None and lsh is None:
+        return (
+            f"Neither run leaves the plateau in {steps:,} steps: at this budget nothing shows "
+            f"that {test}'s redrawn hashes move it along the plateau faster."
+        )
+    if base is None or (lsh is not None and lsh < base):
+        other = "the baseline never does" if base is None else f"the baseline at step {base:,}"
+        return (
+            f"{test} leaves the plateau first (step {lsh:,}; {other}): consistent with the "
+            "redrawn-hash explanation, but one seed each makes it a hint, not a finding."
+        )
+    other = f"{test} never does" if lsh is None else f"{test} at step {lsh:,}"
+    return (
+        f"The baseline leaves the plateau first or together (step {base:,}; {other}): "
+        "no support for the redrawn-hash explanation (one seed each)."
+    )
+
+
+def long_sequence_conclusion(records: Sequence[dict], fast: str = "lsh_bucketed") -> str:
+    """The long-sequence answer in one sentence: the throughput ratio of ``fast`` to the
+    baseline, the wall-clock ratio to the loss both reached, and each final smoothed loss at
+    the same token budget."""
+    by = {r["config"]["variant"]: r for r in records}
+    base, lsh = by["baseline"], by[fast]
+    level = max(verdict.final_smoothed_loss(r) for r in (base, lsh))
+    t_base, t_lsh = verdict.time_to_loss(base, level), verdict.time_to_loss(lsh, level)
+    speed = lsh["tokens_per_second"] / base["tokens_per_second"]
+    sooner = (
+        f"reaches training loss {level:.3f} {t_base / t_lsh:.2f}x sooner on the wall-clock"
+        if t_base and t_lsh
+        else f"does not reach the common training loss {level:.3f} in both runs"
+    )
+    return (
+        f"{fast} trains {speed:.2f}x as many tokens per second as the baseline and {sooner}; "
+        f"after the same {base['steps']:,} steps its smoothed training loss is "
+        f"{verdict.final_smoothed_loss(lsh):.3f} against the baseline's "
+        f"{verdict.final_smoothed_loss(base):.3f} (one seed each)."
+    )
+
+
 def isolation_conclusion(
     random_vs_lsh: dict, masked_summary: dict, masked_vs_paper: dict | None = None
 ) -> str:
