@@ -183,6 +183,8 @@ def main(argv: list[str] | None = None) -> Path:
         "machine": start,
         "loadavg_start": start["loadavg"],
         "loadavg_end": list(os.getloadavg()),
+        "others_running_start": start["others_running"],
+        "others_running_end": bench.others_running(),
         "commit": bench.commit(),
         "seconds": time.perf_counter() - began,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -192,6 +194,9 @@ def main(argv: list[str] | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1) + "\n")
     print(f"load average start {record['loadavg_start']} end {record['loadavg_end']}")
+    print(
+        f"other runnable threads start {start['others_running']} end {record['others_running_end']}"
+    )
     print(f"wrote {path}")
     return path
 

@@ -43,6 +43,7 @@ from lshlib.measure import (
     commit,
     in_fresh_process,
     machine_info,
+    others_running,
     peak_memory,
     quiet_stderr,
     rss_growth,
@@ -490,6 +491,7 @@ def run(*, quick: bool = False, device: str = "cpu", on_row=None, on_length=None
         record.update(
             finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             loadavg_end=list(os.getloadavg()),
+            others_running_end=others_running(),
         )
         if on_length is not None:
             on_length(record)

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -126,6 +127,32 @@ def time_call(
     }
 
 
+def others_running(samples: int = 20, interval: float = 0.05) -> float | None:
+    """Mean number of threads of other processes that are running or runnable (state ``R`` in
+    ``/proc/<pid>/task/<tid>/stat``) over ``samples`` looks ``interval`` seconds apart: what
+    else used the CPU around a measurement, unlike the load average, which also counts the
+    measurement's own threads for a minute after it ends. ``None`` without ``/proc``."""
+    proc = Path("/proc")
+    if not (proc / "self" / "task").is_dir():
+        return None
+    me = os.getpid()
+    counts = []
+    for i in range(samples):
+        running = 0
+        for stat in proc.glob("[0-9]*/task/[0-9]*/stat"):
+            if int(stat.parts[2]) == me:
+                continue
+            try:
+                state = stat.read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue  # the thread ended while we looked
+            running += state == "R"
+        counts.append(running)
+        if i + 1 < samples:
+            time.sleep(interval)
+    return sum(counts) / len(counts)
+
+
 def machine_info() -> dict:
     """Where a measurement ran: CPU model, cores, threads, load, torch version, CUDA device."""
     cpu = platform.processor() or ""
@@ -145,6 +172,7 @@ def machine_info() -> dict:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "others_running": others_running(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
     return info

@@ -342,7 +342,14 @@ def findings(
     if load:
         lines.append(
             f"Benchmark load average (1 min) at start {load[0]:.2f}, end "
-            f"{bench['loadavg_end'][0]:.2f} on {bench['machine']['cpu_count']} cores."
+            f"{bench['loadavg_end'][0]:.2f} on {bench['machine']['cpu_count']} cores (it counts "
+            "the benchmark's own threads)."
+        )
+    start, end = bench["machine"].get("others_running"), bench.get("others_running_end")
+    if start is not None and end is not None:
+        lines.append(
+            f"Runnable threads of other processes (mean of 20 looks): {start:.2f} at start, "
+            f"{end:.2f} at end."
         )
     return "\n".join(lines)
 

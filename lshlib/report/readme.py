@@ -40,6 +40,14 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
+def others_text(start: float | None, end: float | None) -> str:
+    """``; other processes ran x threads at start, y at end`` where a benchmark sampled them
+    (:func:`lshlib.measure.others_running`); empty for older records."""
+    if start is None or end is None:
+        return ""
+    return f"; other processes' runnable threads {start:.2f} at start, {end:.2f} at end"
+
+
 def theory_lines() -> list[str]:
     """The paper's hash setting in closed form (exact; no record needed)."""
     s = theory.PAPER_SETTING
@@ -66,7 +74,8 @@ def bench_lines(bench: dict | None, path: str) -> list[str]:
         f"**Compute** (`notebooks/03_compute_savings.ipynb`, `{path}`: {m['cpu']}, "
         f"{m['cpu_count']} cores, {m['torch_threads']} torch threads, {bench['dtype']}, "
         f"device {bench['device']}, commit `{str(bench['commit'])[:12]}`; load average "
-        f"{load0[0]:.2f} at start and {load1[0]:.2f} at end).",
+        f"{load0[0]:.2f} at start and {load1[0]:.2f} at end"
+        f"{others_text(m.get('others_running'), bench.get('others_running_end'))}).",
         "",
         "| target (ratio of medians, one run) | goal | measured | fastest repeats | met |",
         "|---|---|---|---|---|",
@@ -226,12 +235,12 @@ def pipeline_lines(scale: str) -> list[str]:
         f"evaluation + checkpoints {100 * r['pipeline']['eval_checkpoint_share']:.1f}% of the run)"
         for v, r in bench["variants"].items()
     ]
+    others = others_text(bench.get("others_running_start"), bench.get("others_running_end"))
     return [
         f"**Training pipeline** (`benchmarks/training.py`, `results/{scale}/training_bench.json`; "
         f"{m['cpu_count']} cores, load average {m['loadavg'][0]:.2f} at start and "
-        f"{bench['loadavg_end'][0]:.2f} at end; goal: pipeline at least 0.8x the bare step): "
-        + "; ".join(parts)
-        + "."
+        f"{bench['loadavg_end'][0]:.2f} at end{others}; goal: pipeline at least 0.8x the bare "
+        "step): " + "; ".join(parts) + "."
     ]
 
 
