@@ -86,8 +86,8 @@ app: setup
 bench: setup
 	$(PY) benchmarks/attention.py
 
-# The verdict's long runs (issue 13): plateau runs of baseline and lsh_paper (45+ min each on 2
-# cores) and long-sequence runs of SDPA vs the bucketed kernel; cached like every run.
+# The verdict's long runs (issue 13): plateau runs of baseline, lsh_paper and lsh_paper_fixed
+# (45+ min each on 2 cores) and long-sequence runs of SDPA vs the bucketed kernel; cached like every run.
 long: setup
 	$(PY) -m lshlib.verdict --long
 

@@ -204,21 +204,27 @@ def test_plateau_and_long_sequence_reports_say_when_each_run_got_there():
     assert fig.axes[0].get_lines()[1].get_xdata()[-1] == pytest.approx(3.0)  # minutes
 
 
-def test_plateau_conclusion_names_the_run_that_left_first():
-    def exit_(variant, step):
-        return {"variant": variant, "exit_step": step, "steps": 25_700}
+def test_plateau_conclusion_names_the_run_that_left_first_and_reads_the_control():
+    def exits(base, lsh, *fixed):
+        variants = ("baseline", "lsh_paper", "lsh_paper_fixed")
+        steps = (base, lsh, *fixed)
+        pairs = zip(variants[: len(steps)], steps, strict=True)
+        return [{"variant": v, "exit_step": s, "steps": 25_700} for v, s in pairs]
 
-    text = rv.plateau_conclusion([exit_("baseline", None), exit_("lsh_paper", None)])
-    assert text.startswith("Neither run leaves the plateau in 25,700 steps")
-    text = rv.plateau_conclusion([exit_("baseline", 9000), exit_("lsh_paper", 7000)])
+    text = rv.plateau_conclusion(exits(None, None))
+    assert text.startswith("Neither the baseline nor lsh_paper leaves the plateau in 25,700 steps")
+    text = rv.plateau_conclusion(exits(9000, 7000))
     assert text.startswith("lsh_paper leaves the plateau first (step 7,000; the baseline at ")
-    assert "hint, not a finding" in text
-    text = rv.plateau_conclusion([exit_("baseline", None), exit_("lsh_paper", 7000)])
+    assert "needs lsh_paper_fixed (hashes drawn once), not run yet" in text
+    text = rv.plateau_conclusion(exits(None, 7000, None))
     assert "the baseline never does" in text
-    text = rv.plateau_conclusion([exit_("baseline", 7000), exit_("lsh_paper", None)])
+    assert "lsh_paper_fixed, the same attention with hashes drawn once, never leaves it" in text
+    text = rv.plateau_conclusion(exits(None, 7000, 8000))
+    assert "leaves it too (step 8,000): the redrawn hashes are not needed" in text
+    text = rv.plateau_conclusion(exits(7000, None))
     assert text.startswith("The baseline leaves the plateau first or together (step 7,000; ")
     assert "lsh_paper never does" in text
-    text = rv.plateau_conclusion([exit_("baseline", 7000), exit_("lsh_paper", 7000)])
+    text = rv.plateau_conclusion(exits(7000, 7000))
     assert "no support" in text
 
 

@@ -68,7 +68,7 @@ def test_compare_pairs_seeds_and_says_what_the_interval_says(env):
 
 def test_long_plan_and_a_smoke_long_sequence_run(env):
     runs = verdict.long_plan("smoke")
-    assert [c.variant for c in runs["plateau"]] == ["baseline", "lsh_paper"]
+    assert [c.variant for c in runs["plateau"]] == ["baseline", "lsh_paper", "lsh_paper_fixed"]
     assert {c.epochs for c in runs["plateau"]} == {2.0}
     long = runs["long_sequence"]
     assert [c.variant for c in long] == ["baseline", "lsh_bucketed"]
@@ -128,6 +128,8 @@ def test_plateau_summary_waits_for_every_run_and_the_reference(monkeypatch):
         ("baseline", 1500),
         ("lsh_paper", None),
     ]
+    runs.append(None)  # the fixed-hash control not finished: the others are still read
+    assert len(verdict.plateau_summary("smoke")[0]) == 2
     runs[1] = None
     assert verdict.plateau_summary("smoke") is None
     runs[1] = _long_record([6.0] * 15, variant="lsh_paper")

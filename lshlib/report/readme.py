@@ -211,9 +211,11 @@ def long_lines(scale: str) -> list[str]:
     seq = verdict.long_records(scale)["long_sequence"]
     n = verdict.long_plan(scale)["long_sequence"][0].max_length
     return [
-        "**The plateau** (`make long`: one long MLM run each of the baseline and `lsh_paper`): "
-        + (verdict_report.plateau_conclusion(plateau[1]) if plateau
-           else verdict.long_missing(scale, "plateau")),
+        "**The plateau** (`make long`: one long MLM run each of the baseline, `lsh_paper` and "
+        "`lsh_paper_fixed`): "
+        + (verdict_report.plateau_conclusion(plateau[1]) + " " if plateau else "")
+        + ("" if all(verdict.long_records(scale)["plateau"])
+           else verdict.long_missing(scale, "plateau").capitalize() + "."),
         "",
         f"**Long sequences** (`make long`: MLM at n = {n}, SDPA baseline vs `lsh_bucketed`, same "
         "token budget): "
