@@ -169,6 +169,7 @@ HEADLINE_FIGURES = (
     ("verdict_sst2_loss", "SST-2 fine-tuning loss over seeds"),
     ("verdict_pretraining_loss", "MLM pretraining loss over seeds"),
     ("verdict_radar", "the paper's radar chart, ours beside theirs"),
+    ("verdict_plateau", "the long pretraining runs against the MLM plateau"),
 )
 
 
