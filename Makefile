@@ -48,11 +48,13 @@ test: unit slow nbtest
 # place, writing figures/ and results/<scale>/, recomputing every training run: LSHLIB_REUSE=runs
 # reuses a run only when its model is in the local runs/ cache (so an interrupted reproduce
 # resumes), never a committed record alone. Benchmarks are not part of it: they need an idle
-# machine (`make bench`, `make bench-training`). Notebook 06's fine-tuning runs are trained
-# WORKERS at a time (LSHLIB_WORKERS; 2 by default, one thread each on a 2-core machine).
+# machine (`make bench`, `make bench-training`). Every training run of notebooks 04-06 (the
+# verdict's plan holds them all) is trained first, WORKERS at a time (LSHLIB_WORKERS; 2 by
+# default, one thread each on a 2-core machine); the notebooks then reuse them.
 WORKERS ?= 2
 reproduce: setup
 	$(PY) -m lshlib.wallclock start reproduce
+	LSHLIB_REUSE=runs LSHLIB_WORKERS=$(WORKERS) $(PY) -m lshlib.verdict
 	LSHLIB_REUSE=runs LSHLIB_WORKERS=$(WORKERS) $(MAKE) --no-print-directory figures CLOCK_FIGURES=
 	$(PY) -m lshlib.wallclock finish reproduce
 	$(MAKE) --no-print-directory readme

@@ -153,21 +153,24 @@ def others_running(samples: int = 20, interval: float = 0.05) -> float | None:
     return sum(counts) / len(counts)
 
 
-def machine_info() -> dict:
-    """Where a measurement ran: CPU model, cores, threads, load, torch version, CUDA device."""
-    cpu = platform.processor() or ""
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; the platform's processor string elsewhere)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict:
+    """Where a measurement ran: CPU model, cores, threads, load, torch version, CUDA device."""
     info = {
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),

@@ -57,6 +57,7 @@ from transformers import (
 )
 
 from lshlib import checkpoints, data, features, jobs, metrics, safeio
+from lshlib.measure import cpu_model
 from lshlib.modeling import CONTROL_VARIANTS, LONG_VARIANTS, VARIANTS
 from lshlib.paths import results_dir, runs_dir
 from lshlib.scales import SCALES, get_scale, sizes
@@ -221,6 +222,7 @@ def _device() -> dict[str, Any]:
     return {
         "type": "cpu",
         "name": platform.processor() or platform.machine(),
+        "model": cpu_model(),
         "threads": torch.get_num_threads(),
     }
 
@@ -248,6 +250,13 @@ def _curves(log_history: list[dict]) -> dict[str, list[dict]]:
         if "eval_loss" in h:
             evals[h["step"]] = {k: v for k, v in h.items() if k in kept or k.startswith("eval_")}
     return {"train": train, "eval": list(evals.values())}
+
+
+def pretrained_saved(config: RunConfig) -> bool:
+    """Whether the model of ``config``'s pretraining run (``config.pretrained``) is saved in the
+    run cache, so ``config`` can start without making it."""
+    final = runs_dir() / "training" / config.scale / str(config.pretrained) / "final"
+    return (final / "config.json").is_file()
 
 
 def pretrained_model_dir(config: RunConfig, *, chain: bool = False) -> Path:

@@ -24,7 +24,7 @@ import argparse
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,9 @@ __all__ = [
     "CONTROL_PAIRS",
     "plan",
     "plan_summary",
+    "recorded_training",
     "run_plan",
+    "train_missing",
     "seed_values",
     "compare",
     "generalisation_gap",
@@ -137,12 +139,12 @@ def run_plan(
 ) -> dict[str, list[dict[str, Any]]]:
     """Run (or reuse) every run of ``groups``; returns ``{group: [record, ...]}`` in plan order.
 
-    The pretraining runs the groups need go first, one at a time, so fine-tuning never waits on
-    a missing checkpoint. With ``workers`` > 1 (default :func:`workers_from_env`) the missing
-    fine-tuning runs are then trained by that many processes at once, each with an equal share
-    of the CPU threads: on this study's 2-core machine two 1-thread runs did about 1.4 (SQuAD) to
-    1.5 (MLM) times the work of one 2-thread run (BERT-tiny's small matrices use a second thread
-    poorly). Their records then time 1-thread runs."""
+    With one worker the runs go one at a time, the pretraining runs the groups need first. With
+    ``workers`` > 1 (default :func:`workers_from_env`) the missing runs, pretraining included,
+    are trained by that many processes at once, each with an equal share of the CPU threads
+    (:func:`train_missing`): on this study's 2-core machine two 1-thread runs did about 1.4
+    (SQuAD) to 1.5 (MLM) times the work of one 2-thread run (BERT-tiny's small matrices use a
+    second thread poorly). Their records then time 1-thread runs."""
     groups = list(groups)
     unknown = sorted(set(groups) - set(GROUPS))
     if unknown:
@@ -153,32 +155,70 @@ def run_plan(
     runs = plan(scale)
     todo = [(g, c) for g in GROUPS if g in groups for c in runs[g]]
     needed = {c.pretrained for _, c in todo} | {c.name for g, c in todo if g == "pretraining"}
-    first = [c for c in runs["pretraining"] if c.name in needed]
-    later = [c for _, c in todo if c.task != "mlm"]
+    ordered = [c for c in runs["pretraining"] if c.name in needed]
+    ordered += [c for _, c in todo if c.task != "mlm"]
     done: dict[str, dict] = {}
     # a text bar (a notebook widget is saved stuck at 0%); its last state is the saved line
-    bar = tqdm(total=len(first) + len(later), desc="verdict runs", disable=not progress,
-               unit="run", mininterval=10)  # fmt: skip
-    serial = first + (later if workers == 1 else [c for c in later if training.load_record(c)])
+    bar = tqdm(total=len(ordered), desc="verdict runs", disable=not progress, unit="run",
+               mininterval=10)  # fmt: skip
+    serial = ordered if workers == 1 else [c for c in ordered if training.load_record(c)]
     for config in serial:
         bar.set_postfix_str(config.name, refresh=False)
         done[config.name] = training.run(config, progress=False, chain=True)
         bar.update()
-    missing = [c for c in later if c.name not in done]
+    missing = [c for c in ordered if c.name not in done]
     if missing:
         threads = max(1, (os.cpu_count() or 1) // workers)
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, context, _worker_threads, (threads,)) as pool:
-            futures = {pool.submit(training.run, c, progress=False): c for c in missing}
-            for future in as_completed(futures):
-                done[futures[future].name] = future.result()
-                bar.set_postfix_str(futures[future].name, refresh=False)
-                bar.update()
+            done.update(train_missing(missing, pool, workers, bar))
     bar.close()
     records: dict[str, list[dict[str, Any]]] = {g: [] for g in groups}
     for group, config in todo:
         records[group].append(done[config.name])
     return records
+
+
+def train_missing(
+    configs: list[RunConfig], pool: Executor, workers: int, bar: tqdm | None = None
+) -> dict[str, dict]:
+    """Train ``configs`` (pretraining runs listed before the runs that start from them) on
+    ``pool``, ``workers`` at a time, and return ``{name: record}``.
+
+    A fine-tuning run starts once its pretrained model is saved, so fine-tuning fills a worker
+    that the last pretraining runs leave idle. A run whose pretraining run is neither in
+    ``configs`` nor saved makes it itself (``chain``); two such runs of one pretraining run never
+    start together, so no two processes ever train one run."""
+    pending, out = list(configs), {}
+    running: dict[Future, tuple[RunConfig, str | None]] = {}  # and the pretraining run it trains
+
+    def trains(config: RunConfig) -> str | None:
+        if config.task == "mlm":
+            return config.name
+        saved = config.pretrained is None or training.pretrained_saved(config)
+        return None if saved else config.pretrained
+
+    def blocked(config: RunConfig) -> bool:
+        need = trains(config) if config.task != "mlm" else None
+        made = {m for _, m in running.values()}
+        return need is not None and (need in made or any(c.name == need for c in pending))
+
+    while pending or running:
+        for config in list(pending):  # one at a time: a start can block the next candidate
+            if len(running) < workers and not blocked(config):
+                pending.remove(config)
+                future = pool.submit(training.run, config, progress=False, chain=True)
+                running[future] = (config, trains(config))
+        if not running:
+            raise RuntimeError(f"runs that can never start: {[c.name for c in pending]}")
+        finished, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in finished:
+            config, _ = running.pop(future)
+            out[config.name] = future.result()
+            if bar is not None:
+                bar.set_postfix_str(config.name, refresh=False)
+                bar.update()
+    return out
 
 
 Metric = str | Callable[[dict], float]
@@ -289,6 +329,20 @@ def plan_summary(runs: dict[str, list[RunConfig]]) -> list[dict[str, Any]]:
         }
         for group, configs in runs.items()
     ]
+
+
+def recorded_training(scale: str | None = None) -> dict[str, Any]:
+    """The training wall-clock recorded by the finished runs of the plan (what ``make
+    reproduce`` retrains), in minutes per number of CPU threads they ran on, with ``runs`` (how
+    many have a record) and ``planned``. 1-thread runs were trained two at a time, 2-thread runs
+    alone, so ``minutes[2] + minutes[1] / 2`` is how long those runs took as they were made."""
+    configs = {c.name: c for group in plan(scale).values() for c in group}
+    minutes: dict[int, float] = {}
+    records = [r for r in map(training.load_record, configs.values()) if r is not None]
+    for r in records:
+        threads = int(r["device"].get("threads", 0))
+        minutes[threads] = minutes.get(threads, 0.0) + r["train_seconds"] / 60
+    return {"minutes": minutes, "runs": len(records), "planned": len(configs)}
 
 
 def locality_path(config: RunConfig) -> Path:
@@ -463,16 +517,24 @@ def locality_summary(rows: list[dict]) -> list[dict[str, Any]]:
 CLAIMS_FILE = "claims.json"
 
 
+def _device_name(device: dict) -> str:
+    if device.get("type") == "cuda" or device.get("model"):
+        return str(device.get("model") or device["name"])
+    return f"{device.get('name', '?')} CPU (model not recorded)"
+
+
 def save_claims(
     rows: list[dict[str, str]], scale: str | None = None, records: dict | None = None
 ) -> None:
     """Write the claims table to ``results/<scale>[-<device>]/claims.json`` (the README reads
-    the CPU laptop one), with the machine and, given the plan's ``records``, how many runs it
-    rests on and their training wall-clock."""
-    done = [r for group in (records or {}).values() for r in group]
+    the CPU laptop one), with the machine that wrote it and, given the plan's ``records``, how
+    many distinct runs it rests on, the devices they name and their training wall-clock."""
+    done = {r["name"]: r for group in (records or {}).values() for r in group}.values()
+    devices = {_device_name(r["device"]) for r in done}
     safeio.atomic_write_json(
         results_dir(scale) / CLAIMS_FILE,
         {"scale": get_scale(scale), "machine": machine_info(), "runs": len(done),
+         "run_devices": sorted(devices),
          "train_minutes": sum(r["train_seconds"] for r in done) / 60, "claims": rows},
         indent=1,
     )  # fmt: skip

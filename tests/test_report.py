@@ -209,7 +209,8 @@ def test_plateau_conclusion_names_the_run_that_left_first_and_reads_the_control(
         variants = ("baseline", "lsh_paper", "lsh_paper_fixed")
         steps = (base, lsh, *fixed)
         pairs = zip(variants[: len(steps)], steps, strict=True)
-        return [{"variant": v, "exit_step": s, "steps": 25_700} for v, s in pairs]
+        return [{"variant": v, "exit_step": s, "steps": 25_700, "validation_accuracy": a}
+                for (v, s), a in zip(pairs, (0.13, 0.22, 0.19), strict=False)]  # fmt: skip
 
     text = rv.plateau_conclusion(exits(None, None))
     assert text.startswith("Neither the baseline nor lsh_paper leaves the plateau in 25,700 steps")
@@ -221,6 +222,7 @@ def test_plateau_conclusion_names_the_run_that_left_first_and_reads_the_control(
     assert "lsh_paper_fixed, the same attention with hashes drawn once, never leaves it" in text
     text = rv.plateau_conclusion(exits(None, 7000, 8000))
     assert "leaves it too (step 8,000): the redrawn hashes are not needed" in text
+    assert "accuracy is 0.1900 with fixed hashes, 0.2200 with redrawn ones and 0.1300 for" in text
     text = rv.plateau_conclusion(exits(7000, None))
     assert text.startswith("The baseline leaves the plateau first or together (step 7,000; ")
     assert "lsh_paper never does" in text
@@ -302,3 +304,13 @@ def test_claims_table_has_a_row_per_measured_claim_and_skips_missing_runs():
     settings = [r for r in table if "paper's fine-tuning settings" in r["claim"]][0]
     assert settings["verdict"].startswith("not supported")  # scratch ahead beyond the spread
     assert "+0.0750 over 3 seeds (95% interval +0.0500 to +0.1000" in settings["our measurement"]
+    exits = [{"variant": "baseline", "exit_step": None, "steps": 900, "validation_accuracy": 0.13},
+             {"variant": "lsh_paper", "exit_step": 500, "steps": 900,
+              "validation_accuracy": 0.2}]  # fmt: skip
+    long = rv.claims(pretraining=[], generalisation=[], sst2=[], squad=[], controls=[],
+                     compute=compute, plateau=exits)[-1]  # fmt: skip
+    assert long["our measurement"].endswith(
+        "after 900 steps, one seed each: baseline 0.1300 (never leaves the plateau); "
+        "lsh_paper 0.2000 (leaves the plateau at step 500)"
+    )
+    assert long["verdict"] == "inconclusive: one seed each (lsh_paper +0.0700 against the baseline)"

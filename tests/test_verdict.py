@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
+import types
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -207,10 +211,49 @@ def test_workers_setting_is_checked(env, monkeypatch):
         verdict.run_plan("smoke", groups=["controls"], workers=0)
 
 
+def test_train_missing_starts_fine_tuning_once_its_model_is_saved(monkeypatch):
+    """The scheduler on threads with a fake training.run: fine-tuning waits for its pretraining
+    run, fills the other worker meanwhile, and two runs that would both make one missing
+    pretrained model never run together."""
+    saved, log, lock = set(), [], threading.Lock()
+
+    def fake_run(config, progress, chain):
+        with lock:
+            log.append(("start", config.name))
+        time.sleep(0.05)
+        with lock:
+            saved.update({config.name, config.pretrained} if chain else {config.name})
+            log.append(("end", config.name))
+        return {"name": config.name}
+
+    monkeypatch.setattr(training, "run", fake_run)
+    monkeypatch.setattr(training, "pretrained_saved", lambda c: c.pretrained in saved)
+    run = types.SimpleNamespace
+    configs = [run(name="P", task="mlm", pretrained=None),
+               run(name="A", task="sst2", pretrained="P"),
+               run(name="B", task="sst2", pretrained="P"),
+               run(name="C", task="sst2", pretrained=None),
+               run(name="X", task="sst2", pretrained="Q"),
+               run(name="Y", task="squad", pretrained="Q")]  # fmt: skip
+    with ThreadPoolExecutor(2) as pool:
+        out = verdict.train_missing(configs, pool, workers=2)
+    assert sorted(out) == ["A", "B", "C", "P", "X", "Y"]
+    at = {event: log.index(event) for event in log}
+    assert at[("start", "A")] > at[("end", "P")] and at[("start", "B")] > at[("end", "P")]
+    assert at[("start", "C")] < at[("end", "P")]  # C needs no model: it runs beside P
+    first, second = sorted(["X", "Y"], key=lambda n: at[("start", n)])
+    assert at[("start", second)] > at[("end", first)]  # Q is made once, by the first
+    running = 0
+    for kind, _ in log:
+        running += 1 if kind == "start" else -1
+        assert running <= 2
+
+
 @pytest.mark.slow
 def test_two_workers_train_what_one_would(env):
-    """The controls group with two worker processes: its baseline checkpoints are made first,
-    in this process; every record comes back in plan order, finished, and reused after."""
+    """The controls group with two worker processes: its baseline checkpoints and its
+    fine-tuning runs are all trained in the pool; every record comes back in plan order,
+    finished, and reused after."""
     records = verdict.run_plan("smoke", groups=["controls"], progress=False, workers=2)
     planned = [c.name for c in verdict.plan("smoke")["controls"]]
     assert [r["name"] for r in records["controls"]] == planned
@@ -226,3 +269,17 @@ def test_row_finds_a_variant_or_names_the_ones_there():
     assert verdict.row(rows, "b")["x"] == 2
     with pytest.raises(ValueError, match=r"no row for 'c'; variants: \['a', 'b'\]"):
         verdict.row(rows, "c")
+
+
+def test_recorded_training_sums_minutes_per_thread_count(monkeypatch):
+    run = types.SimpleNamespace
+    configs = [run(name="a"), run(name="b"), run(name="c"), run(name="d")]
+    monkeypatch.setattr(verdict, "plan", lambda scale: {"x": configs[:3], "y": configs[1:]})
+    records = {
+        "a": {"device": {"threads": 2}, "train_seconds": 600.0},
+        "b": {"device": {"threads": 1}, "train_seconds": 120.0},
+        "c": {"device": {"threads": 1}, "train_seconds": 60.0},
+    }
+    monkeypatch.setattr(training, "load_record", lambda c: records.get(c.name))
+    t = verdict.recorded_training("smoke")
+    assert t == {"minutes": {2: 10.0, 1: 3.0}, "runs": 3, "planned": 4}  # b, c counted once

@@ -188,8 +188,9 @@ def claims_lines(scale: str) -> list[str]:
         f"**The verdict** (`notebooks/06_verdict.ipynb`, `results/{scale}/{verdict.CLAIMS_FILE}`"
         f"; {scale} scale; {saved.get('runs', 0)} runs, "
         f"{saved.get('train_minutes', 0.0):.0f} min of training summed over them (runs "
-        "trained side by side count in full) on "
-        f"{saved.get('machine', {}).get('cpu') or 'an unrecorded machine'}, "
+        "trained side by side count in full), trained on "
+        f"{', '.join(saved.get('run_devices') or ['an unrecorded device'])}; the table written "
+        f"on {saved.get('machine', {}).get('cpu') or 'an unrecorded machine'}, "
         f"{saved.get('machine', {}).get('cpu_count', '?')} cores):",
         "",
         "| " + " | ".join(cols) + " |",
@@ -269,7 +270,26 @@ def make_time_lines(scale: str) -> list[str]:
         said.append(line)
     if not said:
         return ["**Wall-clock**: no `make reproduce` / `make figures` time recorded yet."]
-    return [f"**Wall-clock** (`results/{scale}/make_times.json`): " + "; ".join(said) + "."]
+    return [
+        f"**Wall-clock** (`results/{scale}/make_times.json`): " + "; ".join(said) + ".",
+        *training_time_lines(scale),
+    ]
+
+
+def training_time_lines(scale: str) -> list[str]:
+    """The training time the committed records of the plan add up to (the bulk of ``make
+    reproduce``; :func:`lshlib.verdict.recorded_training`)."""
+    t = verdict.recorded_training(scale)
+    alone, paired = t["minutes"].get(2, 0.0), t["minutes"].get(1, 0.0)
+    other = sum(m for k, m in t["minutes"].items() if k not in (1, 2))
+    if not t["runs"] or other:
+        return []
+    return [
+        f"The {t['runs']} of {t['planned']} planned runs with a record in `results/{scale}/` "
+        f"trained for {alone:.0f} min on 2 threads one at a time and {paired:.0f} min on 1 "
+        f"thread two at a time: {alone + paired / 2:.0f} min of wall-clock as they were made, "
+        "before the notebooks' own work (an estimate of `make reproduce`, not a measurement)."
+    ]
 
 
 def results_section(scale: str = "laptop") -> str:

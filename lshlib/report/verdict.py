@@ -254,10 +254,12 @@ def claims(
     controls: Sequence[dict],
     compute: dict[str, str],
     paper_settings: Sequence[dict] = (),
+    plateau: Sequence[dict] = (),
 ) -> list[dict[str, str]]:
     """The claims table: the compute claim (:func:`compute_claim`) and one row per claim
     measured over seeds, from :func:`lshlib.verdict.compare` rows (reference ``baseline``) and
-    :func:`lshlib.verdict.control_rows`. A claim whose runs are missing is left out."""
+    :func:`lshlib.verdict.control_rows`, and the long plateau runs' ``plateau``
+    (:func:`lshlib.verdict.plateau_exit` results). A claim whose runs are missing is left out."""
     p = metrics.PAPER_RESULTS
     rows = [compute]
     specs = [
@@ -293,7 +295,35 @@ def claims(
             "not tested in the paper", "SST-2 test accuracy, random_paper - lsh_paper",
             locality, -1,
         ))  # fmt: skip
+    if plateau:
+        rows.append(plateau_claim(plateau))
     return rows
+
+
+def plateau_claim(exits: Sequence[dict]) -> dict[str, str]:
+    """The pretraining claim read from the long plateau runs (one seed each, so never more than
+    inconclusive): validation accuracy at the end and where each run left the plateau."""
+    by = {e["variant"]: e for e in exits}
+    base, lsh = by["baseline"], by["lsh_paper"]
+    p = metrics.PAPER_RESULTS
+
+    def said(e: dict) -> str:
+        left = (
+            "never leaves the plateau"
+            if e["exit_step"] is None
+            else (f"leaves the plateau at step {e['exit_step']:,}")
+        )
+        return f"{e['variant']} {e['validation_accuracy']:.4f} ({left})"
+
+    gap = lsh["validation_accuracy"] - base["validation_accuracy"]
+    return {
+        "claim": '"outperforming the baseline model in pretraining", in a long run',
+        "paper's evidence": f"MLM accuracy {p['lsh']['mlm_eval_accuracy']} vs "
+        f"{p['baseline']['mlm_eval_accuracy']}, one seed",
+        "our measurement": f"MLM validation accuracy after {lsh['steps']:,} steps, one seed each: "
+         + "; ".join(said(e) for e in exits),
+        "verdict": f"inconclusive: one seed each (lsh_paper {gap:+.4f} against the baseline)",
+    }  # fmt: skip
 
 
 def paper_mode_over_sdpa(bench: dict | None) -> float | None:
@@ -439,10 +469,14 @@ def plateau_conclusion(
             "goes with the redrawn hashes, as the explanation says (one seed each: a hint, not "
             "a finding)."
         )
+    acc = {v: by[v]["validation_accuracy"] for v in ("baseline", test, control)}
     return head + (
         f"{control}, the same attention with hashes drawn once, leaves it too (step "
         f"{fixed:,}): the redrawn hashes are not needed, so the explanation does not hold; the "
-        "exit comes with paper-mode attention itself (one seed each)."
+        f"exit comes with paper-mode attention itself. After {steps:,} steps the validation "
+        f"accuracy is {acc[control]:.4f} with fixed hashes, {acc[test]:.4f} with redrawn ones "
+        f"and {acc['baseline']:.4f} for the baseline (one seed each: whether redrawing helps "
+        "after the exit is not settled)."
     )
 
 
