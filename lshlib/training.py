@@ -255,8 +255,11 @@ def _curves(log_history: list[dict]) -> dict[str, list[dict]]:
 def pretrained_saved(config: RunConfig) -> bool:
     """Whether the model of ``config``'s pretraining run (``config.pretrained``) is saved in the
     run cache, so ``config`` can start without making it."""
-    final = runs_dir() / "training" / config.scale / str(config.pretrained) / "final"
-    return (final / "config.json").is_file()
+    return (_pretrained_final(config) / "config.json").is_file()
+
+
+def _pretrained_final(config: RunConfig) -> Path:
+    return runs_dir() / "training" / config.scale / str(config.pretrained) / "final"
 
 
 def pretrained_model_dir(config: RunConfig, *, chain: bool = False) -> Path:
@@ -265,7 +268,7 @@ def pretrained_model_dir(config: RunConfig, *, chain: bool = False) -> Path:
     When it is missing, this raises :class:`MissingRunError` naming the run to make, unless
     ``chain`` is true and it is a standard MLM run (of any variant and seed, with this model):
     then it is trained first (what :func:`run_all` and the verdict's plan do)."""
-    final = runs_dir() / "training" / config.scale / str(config.pretrained) / "final"
+    final = _pretrained_final(config)
     if (final / "config.json").is_file():
         return final
     model = {"model_overrides": config.model_overrides} if config.model_overrides else {}

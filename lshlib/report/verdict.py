@@ -308,12 +308,7 @@ def plateau_claim(exits: Sequence[dict]) -> dict[str, str]:
     p = metrics.PAPER_RESULTS
 
     def said(e: dict) -> str:
-        left = (
-            "never leaves the plateau"
-            if e["exit_step"] is None
-            else (f"leaves the plateau at step {e['exit_step']:,}")
-        )
-        return f"{e['variant']} {e['validation_accuracy']:.4f} ({left})"
+        return f"{e['variant']} {e['validation_accuracy']:.4f} ({_exit_words(e, 'the plateau')})"
 
     gap = lsh["validation_accuracy"] - base["validation_accuracy"]
     return {
@@ -406,14 +401,19 @@ def isolation_sentence(summary: dict) -> str:
     )
 
 
+def _exit_words(e: dict, plateau: str = "it") -> str:
+    """Where a :func:`lshlib.verdict.plateau_exit` result left the plateau, in words."""
+    step = e["exit_step"]
+    return f"never leaves {plateau}" if step is None else f"leaves {plateau} at step {step:,}"
+
+
 def plateau_lines(exits: Sequence[dict]) -> str:
     """One line per :func:`lshlib.verdict.plateau_exit` result."""
     lines = []
     for e in exits:
-        left = f"leaves it at step {e['exit_step']:,}" if e["exit_step"] else "never leaves it"
         lines.append(
-            f"{e['variant']}: plateau loss {e['plateau_loss']:.3f}; {left} (smoothed loss "
-            f"{e['drop']:g} nats below that level) in {e['steps']:,} steps "
+            f"{e['variant']}: plateau loss {e['plateau_loss']:.3f}; {_exit_words(e)} (smoothed "
+            f"loss {e['drop']:g} nats below that level) in {e['steps']:,} steps "
             f"({e['train_minutes']:.0f} min); validation accuracy "
             f"{e['validation_accuracy']:.4f} at the end"
         )
