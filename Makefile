@@ -17,7 +17,7 @@ export TOKENIZERS_PARALLELISM ?= false
 # calls it: reproduce records its own).
 CLOCK_FIGURES ?= 1
 
-.PHONY: setup test unit slow nbtest reproduce figures readme lab app bench bench-training long lint format clean
+.PHONY: setup test unit slow nbtest reproduce figures readme lab app bench bench-training plateau long lint format clean
 
 setup: $(STAMP)
 
@@ -88,9 +88,17 @@ app: setup
 bench: setup
 	$(PY) benchmarks/attention.py
 
-# The verdict's long runs (issue 13): plateau runs of baseline, lsh_paper and lsh_paper_fixed
-# (45+ min each on 2 cores) and long-sequence runs of SDPA vs the bucketed kernel; cached like every run.
-long: setup
+# The plateau jobs (lshlib.plateau): seeds 1-5 of baseline and lsh_paper, 1-3 of lsh_paper_fixed,
+# each stopped at step 16,000 with its chained SST-2 transfer, two at a time on one thread each,
+# from a git worktree pinned at the current commit; each record is committed as it lands.
+# DEADLINE=<minutes> starts a job only if its estimated time fits.
+DEADLINE ?=
+plateau: setup
+	$(PY) -m lshlib.runner $(if $(DEADLINE),--deadline $(DEADLINE))
+
+# The verdict's long runs: the plateau jobs, then the exploratory seed-42 plateau runs and the
+# long-sequence runs of SDPA vs the bucketed kernel; cached like every run.
+long: plateau
 	$(PY) -m lshlib.verdict --long
 
 # Bare sparse-head MLM step vs the full training pipeline (results/laptop/training_bench.json).

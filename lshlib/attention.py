@@ -34,7 +34,10 @@ attention (density, error, recall, mode comparison) live in :mod:`lshlib.analysi
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -69,6 +72,8 @@ __all__ = [
     "paper_score_matrix",
     "full_attention",
     "additive_mask",
+    "hash_generator",
+    "current_hash_generator",
 ]
 
 ATTN_NAME = "bert_lsh"
@@ -150,6 +155,30 @@ class LSHConfig:
 
 # --------------------------------------------------------------------------------------------
 # hashing
+
+_HASH_GENERATOR: contextvars.ContextVar[torch.Generator | None] = contextvars.ContextVar(
+    "lshlib_hash_generator", default=None
+)
+
+
+@contextlib.contextmanager
+def hash_generator(generator: torch.Generator | None) -> Iterator[None]:
+    """While active, attention called through transformers (``attn_implementation="bert_lsh"``)
+    draws its per-call hashes and random pairs from ``generator`` instead of torch's global RNG.
+
+    Evaluation uses it (:mod:`lshlib.trainers`): with a generator seeded once per evaluation,
+    every evaluation of a per-call-hash model scores the same draws and never moves the
+    training RNG (dropout, the next training step's hashes)."""
+    token = _HASH_GENERATOR.set(generator)
+    try:
+        yield
+    finally:
+        _HASH_GENERATOR.reset(token)
+
+
+def current_hash_generator() -> torch.Generator | None:
+    """The generator set by :func:`hash_generator`, or ``None`` (torch's global RNG)."""
+    return _HASH_GENERATOR.get()
 
 
 @functools.lru_cache(maxsize=256)

@@ -18,7 +18,7 @@ from transformers import (
 
 from lshlib import data, features, metrics
 from lshlib.modeling import build_model
-from lshlib.trainers import SparseMLMTrainer
+from lshlib.trainers import SparseMLMTrainer, TaskTrainer
 
 if TYPE_CHECKING:  # for annotations only: lshlib.training imports this module
     from lshlib.training import RunConfig
@@ -33,7 +33,7 @@ class Job:
     evaluation: datasets.Dataset
     collator: Any
     compute: Any = None
-    trainer_class: type[Trainer] = Trainer
+    trainer_class: type[Trainer] = TaskTrainer
     test: datasets.Dataset | None = None
     raw_test: datasets.Dataset | None = None
     sizes: dict[str, Any] = field(default_factory=dict)

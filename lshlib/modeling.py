@@ -29,7 +29,13 @@ from transformers import (
 )
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
-from lshlib.attention import ATTN_NAME, CONFIG_ATTR, LSHConfig, lsh_attention
+from lshlib.attention import (
+    ATTN_NAME,
+    CONFIG_ATTR,
+    LSHConfig,
+    current_hash_generator,
+    lsh_attention,
+)
 
 __all__ = [
     "VARIANTS",
@@ -276,6 +282,7 @@ def _transformers_attention(
         training=module.training,
         scaling=scaling,
         layer_idx=getattr(module, "layer_idx", 0) or 0,
+        generator=current_hash_generator(),
     )
     return out.transpose(1, 2).contiguous(), probs
 

@@ -268,6 +268,34 @@ LONG: dict[str, dict[str, dict[str, Any]]] = {
 }  # fmt: skip
 
 
+# The plateau runs (lshlib.plateau, ``make plateau``): the laptop plateau schedule of LONG (5
+# epochs over every block, 25,700 steps at the laptop scale) stopped at ``stop_at`` (16,000 at the
+# laptop scale), evaluated every 500 steps on every held-out block with isolated evaluation and
+# attention diagnostics; the seeds of each arm. The exit rule (lshlib.survival) is written in
+# laptop steps; the smoke scale only checks the plumbing.
+PLATEAU: dict[str, dict[str, Any]] = {
+    "smoke": dict(
+        settings=dict(max_train=None, epochs=2.0, eval_steps=4, save_steps=4, stop_at=12,
+                      isolated_eval=True, diagnostics=True),
+        seeds={"baseline": (1,), "lsh_paper": (1,)},
+        transfer_seeds=(1,),
+    ),
+    "laptop": dict(
+        settings=dict(max_train=None, epochs=5.0, logging_steps=100, eval_steps=500,
+                      save_steps=1000, max_eval=None, stop_at=16_000, isolated_eval=True,
+                      diagnostics=True),
+        seeds={"baseline": (1, 2, 3, 4, 5), "lsh_paper": (1, 2, 3, 4, 5),
+               "lsh_paper_fixed": (1, 2, 3)},
+        transfer_seeds=(1, 2),
+    ),
+    "paper": dict(
+        settings=dict(max_train=None, epochs=10.0, isolated_eval=True, diagnostics=True),
+        seeds={"baseline": (1, 2, 3, 4, 5), "lsh_paper": (1, 2, 3, 4, 5)},
+        transfer_seeds=(1, 2),
+    ),
+}  # fmt: skip
+
+
 # The paper's fine-tuning settings (docs/paper.md#configuration), run beside ours as a control.
 PAPER_FINETUNING: dict[str, Any] = dict(learning_rate=2e-5, epochs=3.0, batch_size=32, warmup=0.0)
 
@@ -278,6 +306,7 @@ TABLES: dict[str, dict[str, dict[str, Any]]] = {
     "analysis": ANALYSIS,
     "density": DENSITY,
     "verdict": VERDICT,
+    "plateau": PLATEAU,
 }
 
 

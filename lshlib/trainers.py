@@ -1,5 +1,14 @@
 """Trainer pieces of the runs in :mod:`lshlib.training`: the masked-LM ``Trainer`` with the sparse
-prediction head, and the callback that times a run and its evaluation and checkpoint stages.
+prediction head, evaluation that never touches the training RNG, the callback that times a run
+and its evaluation and checkpoint stages, an early stop on the schedule of a longer run, and the
+attention diagnostics logged beside each evaluation.
+
+Isolated evaluation (:class:`IsolatedEvaluation`, a run's ``isolated_eval`` setting): every
+evaluation runs under :func:`evaluation_rng`, which forks torch's RNG (so dropout, data order and
+the next training step's hashes are exactly what they would be without the evaluation) and makes
+per-call LSH hashes come from a generator seeded afresh at each evaluation: every evaluation of a
+run scores one and the same fixed draw, and changing how often a run evaluates cannot change its
+training curve.
 
 :class:`SparseMLMTrainer` computes the vocabulary projection only at the masked positions
 (:func:`lshlib.modeling.sparse_mlm_forward`), in training and in evaluation: its evaluation
@@ -11,8 +20,10 @@ without full-vocabulary evaluation logits. The model stays a stock ``BertForMask
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +31,71 @@ import torch
 from tqdm.std import tqdm
 from transformers import Trainer, TrainerCallback
 
-from lshlib import safeio
+from lshlib import diagnostics, safeio
+from lshlib.attention import hash_generator
 from lshlib.checkpoints import CLOCK_FILE
 from lshlib.metrics import IGNORE_INDEX
 from lshlib.modeling import sparse_mlm_forward
 
-__all__ = ["CLOCK_FILE", "RunClock", "SparseMLMTrainer", "TextProgress"]
+__all__ = [
+    "CLOCK_FILE",
+    "RunClock",
+    "SparseMLMTrainer",
+    "TaskTrainer",
+    "TextProgress",
+    "IsolatedEvaluation",
+    "evaluation_rng",
+    "draw_seed",
+    "StopAt",
+    "Diagnostics",
+]
 
 
-class SparseMLMTrainer(Trainer):
+def draw_seed(seed: int, draw: int) -> int:
+    """The generator seed of hash draw ``draw`` of a run seeded ``seed``; draw 0 is ``seed``
+    itself, the draw every isolated evaluation of the run scores."""
+    if draw < 0:
+        raise ValueError(f"draw must be >= 0, got {draw!r}")
+    return int(seed) + 1_000_003 * int(draw)
+
+
+@contextlib.contextmanager
+def evaluation_rng(seed: int, device: torch.device | str = "cpu") -> Iterator[torch.Generator]:
+    """Inside: torch's RNG is forked (restored on exit, CUDA's too on a GPU) and per-call LSH
+    hashes come from a generator seeded with ``seed`` (:func:`lshlib.attention.hash_generator`)."""
+    device = torch.device(device)
+    forked = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=forked):
+        generator = torch.Generator(device=device).manual_seed(int(seed))
+        with hash_generator(generator):
+            yield generator
+
+
+class IsolatedEvaluation:
+    """``Trainer`` mixin: with ``eval_seed`` set, ``evaluate`` and ``predict`` run under
+    :func:`evaluation_rng` (``eval_seed`` ``None``: the Trainer's own behaviour)."""
+
+    eval_seed: int | None = None
+
+    def _isolated(self):
+        if self.eval_seed is None:
+            return contextlib.nullcontext()
+        return evaluation_rng(self.eval_seed, self.args.device)
+
+    def evaluate(self, *args, **kwargs):
+        with self._isolated():
+            return super().evaluate(*args, **kwargs)
+
+    def predict(self, *args, **kwargs):
+        with self._isolated():
+            return super().predict(*args, **kwargs)
+
+
+class TaskTrainer(IsolatedEvaluation, Trainer):
+    """The fine-tuning ``Trainer`` (SST-2, SQuAD), with isolated evaluation when asked."""
+
+
+class SparseMLMTrainer(IsolatedEvaluation, Trainer):
     """``Trainer`` for a ``BertForMaskedLM`` whose loss and evaluation use the sparse head.
 
     Use it without ``preprocess_logits_for_metrics``: ``compute_metrics`` receives predicted
@@ -164,3 +231,60 @@ class TextProgress(TrainerCallback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class StopAt(TrainerCallback):
+    """Stop training at step ``step`` while the learning-rate schedule stays that of the whole
+    run (a long run's schedule, cut short): the run's ``stop_at`` setting."""
+
+    def __init__(self, step: int):
+        if step < 1:
+            raise ValueError(f"stop_at must be a step >= 1, got {step!r}")
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= self.step:
+            control.should_training_stop = True
+            control.should_evaluate = True  # the stop step is always evaluated
+        return control
+
+
+class Diagnostics(TrainerCallback):
+    """Attention diagnostics (:func:`lshlib.diagnostics.attention_diagnostics`) on a fixed probe
+    at every evaluation, and the gradient RMS of W_Q and W_K of the update just before it, kept
+    in the Trainer's log history as ``{"step", "diagnostics"}`` (so they survive a resume with
+    the checkpoint). Computed under :func:`evaluation_rng` with the run's evaluation seed: the
+    training RNG never moves."""
+
+    def __init__(self, probe: dict[str, torch.Tensor], special_ids: tuple[int, ...], seed: int,
+                 every: int):  # fmt: skip
+        self.probe = probe
+        self.special_ids = special_ids
+        self.seed = seed
+        self.every = every
+        self.grads: dict[int, dict] = {}
+        self.seconds = 0.0
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        if model is not None and (state.global_step + 1) % self.every == 0:
+            self.grads[state.global_step + 1] = diagnostics.qk_grad_rms(model)
+
+    def on_evaluate(self, args, state, control, model=None, **kwargs):
+        history = state.log_history
+        if model is None or any(h.get("step") == state.global_step and "diagnostics" in h
+                                for h in history):  # fmt: skip
+            return
+        start = time.perf_counter()
+        device = next(model.parameters()).device
+        probe = {k: v.to(device) for k, v in self.probe.items()}
+        with evaluation_rng(self.seed, device) as generator:
+            found = diagnostics.attention_diagnostics(
+                model,
+                probe["input_ids"],
+                probe.get("attention_mask"),
+                special_ids=self.special_ids,
+                generator=generator,
+            )
+        found["grad_rms"] = self.grads.pop(state.global_step, None)
+        history.append({"step": state.global_step, "diagnostics": found})
+        self.seconds += time.perf_counter() - start

@@ -56,12 +56,12 @@ from transformers import (
     TrainingArguments,
 )
 
-from lshlib import checkpoints, data, features, jobs, metrics, safeio
-from lshlib.measure import cpu_model
+from lshlib import checkpoints, data, diagnostics, features, jobs, metrics, safeio, scoring
+from lshlib.measure import commit, cpu_model
 from lshlib.modeling import CONTROL_VARIANTS, LONG_VARIANTS, VARIANTS
 from lshlib.paths import results_dir, runs_dir
 from lshlib.scales import SCALES, get_scale, sizes
-from lshlib.trainers import RunClock, TextProgress
+from lshlib.trainers import Diagnostics, RunClock, StopAt, TextProgress
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,11 @@ class RunConfig:
     pretrained: str | None = None  # name of the MLM run a fine-tuning run starts from
     model_overrides: dict[str, Any] = field(default_factory=dict)  # BertConfig fields (tests)
     processes: int = 1  # data-parallel processes (batch_size is per process); see run_config
+    # Settings added after runs were committed: left out of the name while at their default, so
+    # every committed run keeps its name (OPTIONAL_DEFAULTS).
+    stop_at: int | None = None  # stop at this step; the schedule stays that of `epochs`
+    isolated_eval: bool = False  # evaluations never touch the training RNG (lshlib.trainers)
+    diagnostics: bool = False  # attention diagnostics on a fixed probe at every evaluation
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -119,6 +124,13 @@ class RunConfig:
             )
         if self.scale not in SCALES:
             raise ValueError(f"unknown scale {self.scale!r}; valid scales: {', '.join(SCALES)}")
+        if self.stop_at is not None and (not isinstance(self.stop_at, int) or self.stop_at < 1):
+            raise ValueError(f"stop_at must be None or a step >= 1, got {self.stop_at!r}")
+        if self.diagnostics and (self.task != "mlm" or not self.isolated_eval):
+            raise ValueError(
+                "diagnostics run on MLM runs with isolated_eval=True only, got "
+                f"task {self.task!r}, isolated_eval={self.isolated_eval!r}"
+            )
         if (self.task == "mlm" or self.variant == SCRATCH) and self.pretrained is not None:
             raise ValueError(
                 f"a {self.task} run of variant {self.variant!r} starts from random weights: "
@@ -126,11 +138,13 @@ class RunConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """The configuration as plain JSON-able values (``processes`` only when above 1, so
-        single-process runs keep their names)."""
+        """The configuration as plain JSON-able values; the settings of
+        :data:`OPTIONAL_DEFAULTS` only when they differ from their default, so runs made before
+        a setting existed keep their names."""
         values = dataclasses.asdict(self)
-        if values["processes"] == 1:
-            del values["processes"]
+        for key, default in OPTIONAL_DEFAULTS.items():
+            if values[key] == default:
+                del values[key]
         return json.loads(json.dumps(values, sort_keys=True))
 
     @property
@@ -142,6 +156,16 @@ class RunConfig:
     def name(self) -> str:
         """``<task>-<variant>-s<seed>-<key>``."""
         return f"{self.task}-{self.variant}-s{self.seed}-{self.key}"
+
+
+# Settings that are part of a run's name only when they differ from these defaults.
+OPTIONAL_DEFAULTS: dict[str, Any] = {
+    "processes": 1,
+    "stop_at": None,
+    "isolated_eval": False,
+    "diagnostics": False,
+}
+PROBE_BLOCKS = 64  # the diagnostics' fixed probe: the first blocks of the MLM evaluation set
 
 
 def run_config(task: str, variant: str, scale: str | None = None, seed: int = 42, **overrides):
@@ -249,7 +273,14 @@ def _curves(log_history: list[dict]) -> dict[str, list[dict]]:
     for h in log_history:
         if "eval_loss" in h:
             evals[h["step"]] = {k: v for k, v in h.items() if k in kept or k.startswith("eval_")}
-    return {"train": train, "eval": list(evals.values())}
+    found: dict[int, dict] = {}  # attention diagnostics (lshlib.trainers.Diagnostics)
+    for h in log_history:
+        if "diagnostics" in h:
+            found[h["step"]] = {"step": h["step"], **h["diagnostics"]}
+    curves = {"train": train, "eval": list(evals.values())}
+    if found:
+        curves["diagnostics"] = list(found.values())
+    return curves
 
 
 def pretrained_saved(config: RunConfig) -> bool:
@@ -395,8 +426,9 @@ def _resume_point(out: Path) -> tuple[Path | None, float]:
 
 def _final_metrics(
     config: RunConfig, trainer: Trainer, job: jobs.Job, output, first_step: int
-) -> dict[str, Any]:
-    """Last and mean train loss, the final validation metrics, and the test metrics."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Last and mean train loss, the final validation metrics and the test metrics, the latter
+    over fixed hash draws (:mod:`lshlib.scoring`); and draw 0's per-example predictions."""
     state = trainer.state
     train_curve = _curves(state.log_history)["train"]
     final: dict[str, Any] = {
@@ -410,31 +442,25 @@ def _final_metrics(
     final["validation_loss_best"] = min(
         h["eval_loss"] for h in state.log_history if "eval_loss" in h
     )
+    scores, examples = scoring.final_draws(trainer, job, config.task, config.seed)
     if config.task == "mlm":
         final["validation_perplexity"] = metrics.perplexity(final_eval["eval_loss"])
-    elif config.task == "sst2":
-        final.update(trainer.evaluate(job.test, metric_key_prefix="test"))
-        final["test_majority_accuracy"] = metrics.majority_accuracy(job.raw_test["label"])
+        final.update({k: v for k, v in scores.items() if k.endswith(("_draws", "_mean", "_sd"))})
     else:
-        final.update(_squad_test(trainer, job))
-    return final
+        final.update(scores)
+        if config.task == "sst2":
+            final["test_majority_accuracy"] = metrics.majority_accuracy(job.raw_test["label"])
+    return final, examples
 
 
-def _squad_test(trainer: Trainer, job: jobs.Job) -> dict[str, float]:
-    """SQuAD exact match and F1 on the test questions, with the prediction throughput."""
-    start = time.perf_counter()
-    pred = trainer.predict(
-        job.test.remove_columns(["example_id", "offset_mapping"]), metric_key_prefix="test"
-    )
-    start_logits, end_logits = pred.predictions
-    answers = metrics.squad_postprocess(job.raw_test, job.test, start_logits, end_logits)
-    refs = {ex["id"]: ex["answers"]["text"] for ex in job.raw_test}
-    scores = {f"test_{k}": v for k, v in metrics.squad_scores(answers, refs).items()}
-    runtime = time.perf_counter() - start
-    scores["test_runtime"] = runtime
-    scores["test_samples_per_second"] = len(job.raw_test) / runtime
-    scores["test_features_per_second"] = len(job.test) / runtime
-    return scores
+def _stop_summary(trainer: Trainer, config: RunConfig) -> dict[str, Any]:
+    """Where a run with ``stop_at`` stopped on its schedule: the step, the schedule's length
+    and the learning rate of the last update (the schedule's value there)."""
+    return {
+        "at_step": trainer.state.global_step,
+        "schedule_steps": trainer.state.max_steps,
+        "learning_rate": float(trainer.lr_scheduler.get_last_lr()[0]),
+    }
 
 
 def _record(
@@ -458,6 +484,7 @@ def _record(
         "device": _device(),
         "versions": _versions(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": commit(),
     }
 
 
@@ -488,6 +515,12 @@ def _train(
     clock = RunClock(previous)
     progress_bar = [TextProgress(config.name)] if progress else []
     extra = [job.collator] if config.task == "mlm" else []
+    if config.stop_at is not None:
+        extra.append(StopAt(config.stop_at))
+    if config.diagnostics:
+        probe = diagnostics.probe_batch(job.evaluation, min(PROBE_BLOCKS, len(job.evaluation)))
+        specials = (tokenizer.cls_token_id, tokenizer.sep_token_id)
+        extra.append(Diagnostics(probe, specials, config.seed, config.eval_steps))
     trainer = job.trainer_class(
         model=job.model,
         args=_training_arguments(config, out),
@@ -499,10 +532,11 @@ def _train(
         callbacks=[clock, *progress_bar, *extra, *(callbacks or [])],
     )
     trainer.remove_callback(PrinterCallback)  # added by disable_tqdm: one dict line per log
+    trainer.eval_seed = config.seed if config.isolated_eval else None
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     clock.freeze()
     state = trainer.state
-    if state.global_step < state.max_steps:
+    if state.global_step < min(state.max_steps, config.stop_at or state.max_steps):
         return {
             "status": "interrupted",
             "name": config.name,
@@ -510,8 +544,20 @@ def _train(
             "max_steps": state.max_steps,
         }
     first_step = int(checkpoint.name.split("-")[-1]) if checkpoint else 0
-    final = _final_metrics(config, trainer, job, output, first_step)
+    trainer.eval_seed = config.seed  # final scores: fixed draws, whatever the run's setting
+    final, examples = _final_metrics(config, trainer, job, output, first_step)
     record = _record(config, trainer, job, final, clock)
+    record["examples"] = examples
+    if config.pretrained is not None:  # the pretraining run's identity, from its record
+        made = safeio.load_json_dict(results_path(config.scale, config.pretrained))
+        if made is not None and "config" in made:
+            record["pretrained_run"] = {"name": config.pretrained, "config": made["config"],
+                                        "commit": made.get("commit")}  # fmt: skip
+    if config.stop_at is not None:
+        record["stopped_early"] = _stop_summary(trainer, config)
+    probes = [c for c in extra if isinstance(c, Diagnostics)]
+    if probes:  # inside the evaluations' seconds: how much of them the diagnostics took
+        record["stages"]["diagnostics_seconds"] = probes[0].seconds
     _save_final(trainer, out)
     if trainer.is_world_process_zero():
         path = results_path(config.scale, config.name)
