@@ -114,6 +114,14 @@ def expected_steps(config: Any, records: list[dict], cpu: str | None) -> int:
     return round(sum(r["steps"] for r in like) / len(like))
 
 
+def _steps_or_guess(config: Any, records: list[dict], cpu: str | None) -> int:
+    """:func:`expected_steps`, or 1 (only the bar's total) when no record is like it."""
+    try:
+        return expected_steps(config, records, cpu)
+    except LookupError:
+        return 1
+
+
 def estimate_minutes(job: Any, records: list[dict], cpu: str | None) -> float:
     """Minutes a job should take on one thread here: each run's steps times the mean seconds
     per step of like records of this machine (:func:`_like`)."""
@@ -208,10 +216,14 @@ def run(scale: str, workers: int, deadline: float | None, dry_run: bool) -> int:
     todo = missing_jobs(scale, results)
     start = time.time()
     end = None if deadline is None else start + deadline * 60
-    estimates = {j.name: estimate_minutes(j, records, cpu) for j in todo}
+    estimates: dict[str, float | None] = {}
     for j in todo:
-        print(f"{j.name}: {estimates[j.name]:.0f} min estimated on 1 thread "
-              f"({len(j.transfer)} chained SST-2 runs)")  # fmt: skip
+        try:
+            estimates[j.name] = estimate_minutes(j, records, cpu)
+            said = f"{estimates[j.name]:.0f} min estimated on 1 thread"
+        except LookupError as e:
+            estimates[j.name], said = None, f"no estimate ({e})"
+        print(f"{j.name}: {said}, {len(j.transfer)} chained SST-2 runs")
     if dry_run or not todo:
         print(f"{len(todo)} plateau jobs missing" + (" (dry run)" if dry_run else ""))
         return len(todo)
@@ -219,7 +231,7 @@ def run(scale: str, workers: int, deadline: float | None, dry_run: bool) -> int:
     tree = worktree(commit, runs)
     print(f"training from {tree} at commit {commit[:12]}")
     progress, logs = runs / "progress", runs / "logs"
-    steps = {c.name: expected_steps(c, records, cpu) for j in todo for c in j.configs}
+    steps = {c.name: _steps_or_guess(c, records, cpu) for j in todo for c in j.configs}
     running: dict[str, tuple[subprocess.Popen, Any]] = {}
     started: list[Any] = []
     committed: set[str] = set()
@@ -230,9 +242,11 @@ def run(scale: str, workers: int, deadline: float | None, dry_run: bool) -> int:
             if len(running) >= workers:
                 break
             pending.remove(job)
-            if end is not None and time.time() + estimates[job.name] * 60 > end:
-                tqdm.write(f"{job.name}: not started, its {estimates[job.name]:.0f} min do not "
-                           "fit before the deadline", file=sys.stderr)  # fmt: skip
+            estimate = estimates[job.name]
+            if end is not None and (estimate is None or time.time() + estimate * 60 > end):
+                why = "has no estimate" if estimate is None else f"needs {estimate:.0f} min"
+                tqdm.write(f"{job.name}: not started, it {why} and the deadline is in "
+                           f"{(end - time.time()) / 60:.0f} min", file=sys.stderr)  # fmt: skip
                 continue
             running[job.name] = (_start(job, tree, scale, runs, logs), job)
             started.append(job)
