@@ -18,11 +18,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lshlib import training
+from lshlib import mechanisms, survival, training
 from lshlib.scales import PAPER_FINETUNING, get_scale, sizes
 from lshlib.training import RunConfig
 
-__all__ = ["Job", "pretraining_config", "transfer_configs", "jobs", "job_by_name"]
+__all__ = [
+    "Job",
+    "pretraining_config",
+    "transfer_configs",
+    "seed_jobs",
+    "arm_config",
+    "arm_jobs",
+    "recorded_exit",
+    "jobs",
+    "job_by_name",
+]
 
 
 @dataclass(frozen=True)
@@ -59,9 +69,9 @@ def transfer_configs(mlm: RunConfig) -> tuple[RunConfig, ...]:
     return tuple(out)
 
 
-def jobs(scale: str | None = None) -> list[Job]:
-    """Every plateau job at ``scale``, seed by seed (seed 1 of every arm first), so that the
-    first jobs to finish pair up."""
+def seed_jobs(scale: str | None = None) -> list[Job]:
+    """The plateau jobs of the main arms (baseline, lsh_paper, lsh_paper_fixed), seed by seed
+    (seed 1 of every arm first), so that the first jobs to finish pair up."""
     scale = get_scale(scale)
     seeds = sizes("plateau", scale)["seeds"]
     order = sorted({s for arm in seeds.values() for s in arm})
@@ -72,6 +82,44 @@ def jobs(scale: str | None = None) -> list[Job]:
                 mlm = pretraining_config(variant, seed, scale)
                 out.append(Job(mlm, transfer_configs(mlm)))
     return out
+
+
+def arm_config(arm: mechanisms.Arm, seed: int, scale: str | None = None) -> RunConfig:
+    """The plateau MLM run of a mechanism arm (:data:`lshlib.mechanisms.ARMS`) and seed."""
+    settings = {**sizes("plateau", scale)["settings"], **arm.settings}
+    return training.run_config("mlm", arm.variant, scale, seed, **settings)
+
+
+def recorded_exit(config: RunConfig) -> bool | None:
+    """Whether ``config``'s finished run left the plateau by the pre-registered rule (``None``
+    while it has no record)."""
+    record = training.load_record(config)
+    if record is None:
+        return None
+    return survival.exit_step(record["curves"]["eval"]).exited
+
+
+def arm_jobs(scale: str | None = None) -> list[Job]:
+    """The jobs of the mechanism arms, in :data:`lshlib.mechanisms.ARMS` order: seeds 1 and 2
+    of each, then seed 3 of the arms whose seeds 1 and 2 disagree (once both are recorded)."""
+    scale = get_scale(scale)
+    if not sizes("plateau", scale)["arms"]:
+        return []
+    out = []
+    for seeds_pass in (mechanisms.FIRST_SEEDS, (mechanisms.TIEBREAK_SEED,)):
+        for arm in mechanisms.ARMS:
+            exits = {s: recorded_exit(arm_config(arm, s, scale)) for s in mechanisms.FIRST_SEEDS}
+            known = {s: e for s, e in exits.items() if e is not None}
+            for seed in seeds_pass:
+                if seed in mechanisms.seeds_for(known):
+                    mlm = arm_config(arm, seed, scale)
+                    out.append(Job(mlm, transfer_configs(mlm)))
+    return out
+
+
+def jobs(scale: str | None = None) -> list[Job]:
+    """Every plateau job at ``scale``: the main arms' seeds first, then the mechanism arms."""
+    return seed_jobs(scale) + arm_jobs(scale)
 
 
 def job_by_name(name: str, scale: str | None = None) -> Job:

@@ -279,6 +279,7 @@ PLATEAU: dict[str, dict[str, Any]] = {
                       isolated_eval=True, diagnostics=True),
         seeds={"baseline": (1,), "lsh_paper": (1,)},
         transfer_seeds=(1,),
+        arms=False,
     ),
     "laptop": dict(
         settings=dict(max_train=None, epochs=5.0, logging_steps=100, eval_steps=500,
@@ -287,11 +288,13 @@ PLATEAU: dict[str, dict[str, Any]] = {
         seeds={"baseline": (1, 2, 3, 4, 5), "lsh_paper": (1, 2, 3, 4, 5),
                "lsh_paper_fixed": (1, 2, 3)},
         transfer_seeds=(1, 2),
+        arms=True,  # lshlib.mechanisms: queued behind the seeds above
     ),
     "paper": dict(
         settings=dict(max_train=None, epochs=10.0, isolated_eval=True, diagnostics=True),
         seeds={"baseline": (1, 2, 3, 4, 5), "lsh_paper": (1, 2, 3, 4, 5)},
         transfer_seeds=(1, 2),
+        arms=False,
     ),
 }  # fmt: skip
 

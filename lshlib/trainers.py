@@ -91,11 +91,45 @@ class IsolatedEvaluation:
             return super().predict(*args, **kwargs)
 
 
-class TaskTrainer(IsolatedEvaluation, Trainer):
+QK_NAMES = (".attention.self.query.", ".attention.self.key.")
+
+
+def scale_qk_learning_rate(optimizer: torch.optim.Optimizer, model: torch.nn.Module,
+                           scale: float) -> int:  # fmt: skip
+    """Move the parameters of every layer's W_Q and W_K (weights and biases) into parameter
+    groups of their own whose learning rate is ``scale`` times their group's; a learning-rate
+    schedule then keeps that ratio at every step. Returns how many tensors moved."""
+    qk = {id(p) for name, p in model.named_parameters() if any(k in f".{name}" for k in QK_NAMES)}
+    moved = 0
+    for group in list(optimizer.param_groups):
+        keep = [p for p in group["params"] if id(p) not in qk]
+        mine = [p for p in group["params"] if id(p) in qk]
+        if mine:
+            group["params"] = keep
+            optimizer.add_param_group({**{k: v for k, v in group.items() if k != "params"},
+                                       "params": mine, "lr": group["lr"] * scale})  # fmt: skip
+            moved += len(mine)
+    optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"]]
+    return moved
+
+
+class ScaledQK:
+    """``Trainer`` mixin: W_Q and W_K learn at ``qk_lr_scale`` times the learning rate."""
+
+    qk_lr_scale: float = 1.0
+
+    def create_optimizer(self, model=None):
+        optimizer = super().create_optimizer(model)
+        if self.qk_lr_scale != 1.0:
+            scale_qk_learning_rate(optimizer, self.model, self.qk_lr_scale)
+        return optimizer
+
+
+class TaskTrainer(IsolatedEvaluation, ScaledQK, Trainer):
     """The fine-tuning ``Trainer`` (SST-2, SQuAD), with isolated evaluation when asked."""
 
 
-class SparseMLMTrainer(IsolatedEvaluation, Trainer):
+class SparseMLMTrainer(IsolatedEvaluation, ScaledQK, Trainer):
     """``Trainer`` for a ``BertForMaskedLM`` whose loss and evaluation use the sparse head.
 
     Use it without ``preprocess_logits_for_metrics``: ``compute_metrics`` receives predicted

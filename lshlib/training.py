@@ -112,6 +112,9 @@ class RunConfig:
     stop_at: int | None = None  # stop at this step; the schedule stays that of `epochs`
     isolated_eval: bool = False  # evaluations never touch the training RNG (lshlib.trainers)
     diagnostics: bool = False  # attention diagnostics on a fixed probe at every evaluation
+    max_steps: int | None = None  # the schedule's length in steps (instead of `epochs`)
+    lr_schedule: str = "linear"  # after warm-up: "linear" decay to 0, or "constant"
+    qk_lr_scale: float = 1.0  # learning rate of W_Q and W_K relative to the others
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -126,6 +129,15 @@ class RunConfig:
             raise ValueError(f"unknown scale {self.scale!r}; valid scales: {', '.join(SCALES)}")
         if self.stop_at is not None and (not isinstance(self.stop_at, int) or self.stop_at < 1):
             raise ValueError(f"stop_at must be None or a step >= 1, got {self.stop_at!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}"
+            )
+        if not 0 < self.qk_lr_scale <= 100:
+            raise ValueError(f"qk_lr_scale must lie in (0, 100], got {self.qk_lr_scale!r}")
+        steps = self.max_steps
+        if steps is not None and (not isinstance(steps, int) or steps < 1):
+            raise ValueError(f"max_steps must be None or an integer >= 1, got {self.max_steps!r}")
         if self.diagnostics and (self.task != "mlm" or not self.isolated_eval):
             raise ValueError(
                 "diagnostics run on MLM runs with isolated_eval=True only, got "
@@ -164,7 +176,11 @@ OPTIONAL_DEFAULTS: dict[str, Any] = {
     "stop_at": None,
     "isolated_eval": False,
     "diagnostics": False,
+    "max_steps": None,
+    "lr_schedule": "linear",
+    "qk_lr_scale": 1.0,
 }
+LR_SCHEDULES = {"linear": "linear", "constant": "constant_with_warmup"}  # transformers' names
 PROBE_BLOCKS = 64  # the diagnostics' fixed probe: the first blocks of the MLM evaluation set
 
 
@@ -393,11 +409,12 @@ def _training_arguments(config: RunConfig, out: Path) -> TrainingArguments:
         ddp_backend=("nccl" if cuda else "gloo") if distributed else None,
         output_dir=str(out),
         num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.eval_batch_size,
         learning_rate=config.learning_rate,
         weight_decay=config.weight_decay,
-        lr_scheduler_type="linear",
+        lr_scheduler_type=LR_SCHEDULES[config.lr_schedule],
         warmup_steps=config.warmup,
         eval_strategy="steps",
         eval_steps=config.eval_steps,
@@ -533,6 +550,7 @@ def _train(
     )
     trainer.remove_callback(PrinterCallback)  # added by disable_tqdm: one dict line per log
     trainer.eval_seed = config.seed if config.isolated_eval else None
+    trainer.qk_lr_scale = config.qk_lr_scale
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     clock.freeze()
     state = trainer.state

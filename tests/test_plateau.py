@@ -224,3 +224,13 @@ def test_runner_is_importable_without_training_libraries():
     out = subprocess.run([__import__("sys").executable, "-c", code], capture_output=True,
                          text=True, check=True)  # fmt: skip
     assert out.stdout.strip() == "False"
+
+
+@needs_data
+def test_arm_settings_reach_the_trainer(env):
+    """A constant schedule keeps the peak learning rate after warm-up; W_Q/W_K at a quarter of it
+    train in groups of their own, also after a resume from a checkpoint."""
+    config = tiny("baseline", lr_schedule="constant", qk_lr_scale=0.25, stop_at=6, save_steps=3)
+    record = training.run(config, progress=False)
+    assert record["stopped_early"]["learning_rate"] == pytest.approx(config.learning_rate)
+    assert record["steps"] == 6 and math.isfinite(record["final"]["validation_loss"])
