@@ -334,3 +334,22 @@ FLAT = curve(lambda s: 0.13)
 def test_bad_input_is_named(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_unpaired_permutation_logrank_by_hand():
+    """5 runs per arm: all of a exit before any of b, which is censored: the observed labelling
+    is the most extreme of C(10, 5) = 252, so p = 1/252; identical arms give p near 1."""
+    early = survival.logrank_permutation([1, 2, 3, 4, 5], [1] * 5, [16] * 5, [0] * 5)
+    assert early["permutations"] == 252 and early["p_exact_one_sided"] == pytest.approx(1 / 252)
+    assert early["z"] == pytest.approx(
+        survival.logrank([1, 2, 3, 4, 5], [1] * 5, [16] * 5, [0] * 5)["z"]
+    )
+    same = survival.logrank_permutation([16] * 5, [0] * 5, [16] * 5, [0] * 5)
+    assert same["p_exact_one_sided"] == 1.0
+    reverse = survival.logrank_permutation([16] * 5, [0] * 5, [1, 2, 3, 4, 5], [1] * 5)
+    assert reverse["p_exact_one_sided"] == 1.0
+    # 3 of 5 exit in a, none in b: the labellings putting all 3 exits in a: C(7, 2) = 21 of 252
+    mixed = survival.logrank_permutation([9, 10, 11, 16, 16], [1, 1, 1, 0, 0], [16] * 5, [0] * 5)
+    assert mixed["p_exact_one_sided"] == pytest.approx(21 / 252)
+    with pytest.raises(ValueError, match="at most 20 runs in all"):
+        survival.logrank_permutation([1] * 11, [1] * 11, [2] * 11, [0] * 11)

@@ -1,0 +1,68 @@
+"""Reading plateau records: each run's exit by the pre-registered rule, survival per arm, the
+primary test and the claim row, from synthetic records (no data, no model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lshlib import exits
+
+
+def record(arm: str, seed: int, exit_at: int | None, stop: int = 16_000) -> dict:
+    """A plateau record: accuracy 0.13 on the plateau, 0.20 from ``exit_at`` on."""
+    evals = [
+        {"step": s, "eval_accuracy": 0.20 if exit_at is not None and s >= exit_at else 0.13}
+        for s in range(500, stop + 1, 500)
+    ]
+    train = [{"step": s, "loss": 6.0 if exit_at is None or s < exit_at else 5.0}
+             for s in range(100, stop + 1, 100)]  # fmt: skip
+    return {"config": {"scale": "laptop", "stop_at": stop, "variant": arm, "seed": seed},
+            "steps": stop, "curves": {"eval": evals, "train": train},
+            "final": {"validation_accuracy": evals[-1]["eval_accuracy"] if evals else 0.0}}  # fmt: skip
+
+
+def test_rows_read_the_rule_its_sensitivity_and_the_secondary_detector():
+    rows = exits.exit_rows({"lsh_paper": {1: record("lsh_paper", 1, 10_500)},
+                            "baseline": {1: record("baseline", 1, None)}})  # fmt: skip
+    lsh, base = rows
+    assert (lsh["exited"], lsh["step"], lsh["level"]) == (True, 10_500, pytest.approx(0.13))
+    assert lsh["step_at_0.01"] == lsh["step_at_0.03"] == 10_500
+    assert lsh["train_loss_step"] == 10_700  # median of 5 logged losses: 3 low ones needed
+    assert (base["exited"], base["step"], base["step_at_0.01"]) == (False, 16_000, None)
+    assert base["train_loss_step"] is None
+
+
+def test_a_run_stopped_early_is_read_on_a_scaled_rule():
+    """Smoke runs stop at a few steps: the rule's laptop steps shrink with the stop."""
+    small = record("lsh_paper", 1, None, stop=16)
+    small["curves"]["eval"] = [{"step": s, "eval_accuracy": 0.1 if s < 12 else 0.3}
+                               for s in range(2, 17, 2)]  # fmt: skip
+    found = exits.run_exit(small)
+    assert found.exited and found.step == 12
+
+
+def test_primary_test_and_claim_from_five_pairs():
+    records = {
+        "lsh_paper": {s: record("lsh_paper", s, 9000 + 500 * s) for s in range(1, 6)},
+        "baseline": {s: record("baseline", s, None) for s in range(1, 6)},
+    }
+    rows = exits.exit_rows(records)
+    test = exits.primary_test(rows)
+    assert test["n_pairs"] == 5 and test["p_exact_one_sided"] == pytest.approx(1 / 252)
+    assert test["p_within_pairs"] == pytest.approx(1 / 32)
+    km = exits.km_curves(rows)
+    assert km["lsh_paper"][-1] == (11_500, 0.0) and km["baseline"] == [(0, 1.0)]
+    extra = exits.descriptive(rows)
+    assert extra["fisher"]["p_one_sided"] == pytest.approx(1 / 252)
+    assert extra["accuracy_difference"]["mean"] == pytest.approx(0.07)
+    row = exits.claim(rows, "laptop")
+    assert row["unit"] == "pretraining run" and row["n"] == "5 seed pairs"
+    assert row["p"] == pytest.approx(1 / 252)
+    assert "lsh_paper exits in 5 of 5 runs" in row["our measurement"]
+    assert "baseline exits in 0 of 5 runs" in row["our measurement"]
+
+
+def test_no_claim_before_two_pairs():
+    rows = exits.exit_rows({"lsh_paper": {1: record("lsh_paper", 1, 9000)},
+                            "baseline": {1: record("baseline", 1, None)}})  # fmt: skip
+    assert exits.primary_test(rows) is None and exits.claim(rows) is None
