@@ -16,9 +16,10 @@ def record(arm: str, seed: int, exit_at: int | None, stop: int = 16_000) -> dict
     ]
     train = [{"step": s, "loss": 6.0 if exit_at is None or s < exit_at else 5.0}
              for s in range(100, stop + 1, 100)]  # fmt: skip
+    last = evals[-1]["eval_accuracy"] if evals else 0.0
     return {"config": {"scale": "laptop", "stop_at": stop, "variant": arm, "seed": seed},
             "steps": stop, "curves": {"eval": evals, "train": train},
-            "final": {"validation_accuracy": evals[-1]["eval_accuracy"] if evals else 0.0}}  # fmt: skip
+            "final": {"validation_accuracy": last}}  # fmt: skip
 
 
 def test_rows_read_the_rule_its_sensitivity_and_the_secondary_detector():
