@@ -3,6 +3,7 @@ primary test and the claim row, from synthetic records (no data, no model)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from lshlib import exits
@@ -67,3 +68,45 @@ def test_no_claim_before_two_pairs():
     rows = exits.exit_rows({"lsh_paper": {1: record("lsh_paper", 1, 9000)},
                             "baseline": {1: record("baseline", 1, None)}})  # fmt: skip
     assert exits.primary_test(rows) is None and exits.claim(rows) is None
+
+
+def _full(arm: str, seed: int, exit_at: int | None) -> dict:
+    r = record(arm, seed, exit_at)
+    r["config"].update(learning_rate=2e-3, warmup=0.05, batch_size=16)
+    r["stopped_early"] = {"schedule_steps": 25_700}
+    r["data"] = {"train_blocks": 82_240}
+    heads = {"entropy": [[1.0, 2.0]], "self_mass": [[0.1, 0.2]], "neighbour_mass": [[0.1, 0.1]],
+             "special_mass": [[0.3, 0.3]], "logit_std": [[1.0, 1.5]]}  # fmt: skip
+    diag = {**heads, "hidden_cosine": [0.5]}
+    r["curves"]["diagnostics"] = [{"step": s, **diag} for s in range(500, 16_001, 500)]
+    return r
+
+
+def test_learning_rate_and_epoch_starts_follow_the_schedule():
+    from lshlib.report import plateau as rp
+
+    r = _full("baseline", 1, None)
+    lr = rp.learning_rate_at(r, np.array([0, 1285, 16_000, 25_700]))
+    assert lr == pytest.approx([0.0, 2e-3, 2e-3 * 9700 / 24_415, 0.0])
+    assert rp.epoch_starts(r) == [5140, 10_280, 15_420]
+
+
+def test_figures_and_sentences_from_records(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lshlib.report import plateau as rp
+
+    records = {"lsh_paper": {s: _full("lsh_paper", s, 10_000 + 500 * s) for s in (1, 2)},
+               "baseline": {s: _full("baseline", s, None) for s in (1, 2)}}  # fmt: skip
+    rows = exits.exit_rows(records)
+    for fig in (rp.plot_accuracy(records, rows), rp.plot_survival(exits.km_curves(rows), 16_000),
+                rp.plot_diagnostics(records, rows)):  # fmt: skip
+        fig.savefig(tmp_path / "f.png")
+    said = rp.result_sentences(rows, exits.primary_test(rows), exits.descriptive(rows))
+    assert said[0] == "lsh_paper leaves the plateau in 2 of 2 runs (at steps 10,500, 11,000)."
+    assert said[1] == "baseline leaves the plateau in 0 of 2 runs."
+    assert "p = 0.1667" in said[2]  # C(4, 2) = 6 labellings, the observed one the most extreme
+    one = exits.exit_rows({k: {1: v[1]} for k, v in records.items()})
+    assert "nothing here is a finding" in rp.result_sentences(one, None, None)[-1]
+    assert "2,000 to 6,000" in rp.rule_sentence() and "0.02" in rp.rule_sentence()

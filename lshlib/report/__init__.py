@@ -13,6 +13,26 @@ from matplotlib.figure import Figure
 
 from lshlib.paths import figures_dir
 
+# One colour-blind-safe palette (Okabe & Ito), one fixed colour per variant in every figure.
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
+             "#000000")  # fmt: skip
+VARIANT_COLORS: dict[str, str] = {
+    "baseline": OKABE_ITO[0],
+    "lsh_paper": OKABE_ITO[1],
+    "lsh_masked": OKABE_ITO[2],
+    "lsh_paper_fixed": OKABE_ITO[3],
+    "random_paper": OKABE_ITO[4],
+    "random_masked": OKABE_ITO[5],
+    "lsh_paper_unmirrored": OKABE_ITO[6],
+    "scratch": "#7F7F7F",
+    "lsh_bucketed": OKABE_ITO[7],
+}
+
+
+def variant_color(variant: str) -> str:
+    """The fixed colour of ``variant`` (grey for one not in :data:`VARIANT_COLORS`)."""
+    return VARIANT_COLORS.get(variant, "#999999")
+
 
 def save_figure(fig: Figure, name: str, scale: str | None = None) -> Path:
     """Save ``fig`` as ``<figures_dir(scale)>/<name>.png`` (150 dpi) and return the path."""
