@@ -18,6 +18,8 @@ from scipy import stats as scipy_stats
 __all__ = [
     "seed_summary",
     "paired_seed_difference",
+    "welch_difference",
+    "holm",
     "paired_bootstrap",
     "mcnemar",
     "in_words",
@@ -59,7 +61,51 @@ def paired_seed_difference(
         return {"mean": mean, "sd": math.nan, "n": 1, "low": math.nan, "high": math.nan}
     sd = float(d.std(ddof=1))
     half = float(scipy_stats.t.ppf(0.5 + level / 2, d.size - 1)) * sd / math.sqrt(d.size)
-    return {"mean": mean, "sd": sd, "n": int(d.size), "low": mean - half, "high": mean + half}
+    se = sd / math.sqrt(d.size)
+    p = 1.0 if se == 0 and mean == 0 else (
+        0.0 if se == 0 else float(2 * scipy_stats.t.sf(abs(mean) / se, d.size - 1)))  # fmt: skip
+    return {"mean": mean, "sd": sd, "n": int(d.size), "low": mean - half, "high": mean + half,
+            "p": p, "df": int(d.size - 1)}  # fmt: skip
+
+
+def welch_difference(
+    a: Sequence[float], b: Sequence[float], level: float = 0.95
+) -> dict[str, float]:
+    """``mean(a) - mean(b)`` for two groups that share nothing (no pairing): Welch's t interval
+    (Welch-Satterthwaite degrees of freedom) and its two-sided p-value; each group needs at least
+    2 values."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    x, y = _finite(a, "a"), _finite(b, "b")
+    if x.size < 2 or y.size < 2:
+        raise ValueError(f"Welch needs at least 2 values per group, got {x.size} and {y.size}")
+    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    mean = float(x.mean() - y.mean())
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return {"mean": mean, "low": mean, "high": mean, "p": float(mean == 0), "df": math.inf,
+                "n_a": int(x.size), "n_b": int(y.size)}  # fmt: skip
+    df = (va + vb) ** 2 / (va**2 / (x.size - 1) + vb**2 / (y.size - 1))
+    half = float(scipy_stats.t.ppf(0.5 + level / 2, df)) * se
+    p = float(2 * scipy_stats.t.sf(abs(mean) / se, df))
+    return {"mean": mean, "low": mean - half, "high": mean + half, "p": p, "df": float(df),
+            "n_a": int(x.size), "n_b": int(y.size)}  # fmt: skip
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (same order as given): the k-th
+    smallest is multiplied by ``m - k + 1``, made monotone, and capped at 1."""
+    p = _finite(p_values, "p_values")
+    if ((p < 0) | (p > 1)).any():
+        raise ValueError(f"p-values must lie in [0, 1], got {list(p_values)!r}")
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return [float(v) for v in adjusted]
 
 
 def paired_bootstrap(

@@ -21,6 +21,8 @@ differences with intervals (:mod:`lshlib.stats`).
 from __future__ import annotations
 
 import argparse
+import functools
+import math
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable
@@ -31,12 +33,11 @@ from typing import Any
 import torch
 from tqdm.std import tqdm
 
-from lshlib import safeio, stats, training
+from lshlib import safeio, scoring, stats, training
 from lshlib.locality import trained_locality
 from lshlib.measure import machine_info
 from lshlib.modeling import CONTROL_VARIANTS, VARIANTS, load_model
 from lshlib.paths import results_dir
-from lshlib.per_example import example_scores
 from lshlib.scales import LONG, PAPER_FINETUNING, SCALES, get_scale, sizes
 from lshlib.training import SCRATCH, RunConfig
 
@@ -240,35 +241,108 @@ def seed_values(records: list[dict], metric: Metric) -> dict[str, dict[int, floa
     return out
 
 
-def _per_example(record: dict, key: str) -> list[float]:
-    config = RunConfig(**record["config"])
-    return example_scores(config)[key]
+def _examples(record: dict, key: str) -> list[float] | None:
+    """The record's own per-example scores (draw 0, :mod:`lshlib.scoring`), or ``None`` for an
+    older record that holds none: no model is ever reloaded to re-score it."""
+    try:
+        return scoring.examples_of(record).get(key)
+    except KeyError:
+        return None
+
+
+@functools.lru_cache(maxsize=8)
+def _pretraining_configs(scale: str) -> dict[str, dict]:
+    """The configurations of every pretraining run a plan names, by run name."""
+    configs = [*plan(scale)["pretraining"], *long_plan(scale)["plateau"]]
+    return {c.name: c.to_dict() for c in configs}
+
+
+def unit_of(record: dict) -> tuple[str, int]:
+    """The independent unit a record belongs to and the seed that pairs it: a fine-tuning run
+    that starts from a pretrained model belongs to that pretraining run (its fine-tuning seeds are
+    not independent of each other for a claim about pretraining); any other run (MLM, scratch) is
+    its own unit. The pretraining run's identity comes from its configuration (the record's
+    ``pretrained_run`` or the plan's), never from parsing its name."""
+    config = record["config"]
+    if config["task"] == "mlm" or config.get("pretrained") is None:
+        return ("run", int(config["seed"]))
+    made = record.get("pretrained_run", {}).get("config")
+    if made is None:
+        made = _pretraining_configs(config["scale"]).get(config["pretrained"])
+    if made is None:
+        raise ValueError(
+            f"record {record.get('name')!r}: its pretraining run {config['pretrained']!r} is in "
+            "no plan and the record does not carry its configuration"
+        )
+    return ("pretraining run", int(made["seed"]))
+
+
+def unit_values(records: list[dict], metric: Metric) -> dict[str, dict[int, list[float]]]:
+    """``{variant: {unit seed: [value per run of that unit]}}`` (:func:`unit_of`)."""
+    out: dict[str, dict[int, list[float]]] = {}
+    for record in records:
+        value = metric(record) if callable(metric) else record["final"][metric]
+        out.setdefault(record["config"]["variant"], {}).setdefault(unit_of(record)[1], []).append(
+            value
+        )
+    return out
+
+
+def _units_said(records: list[dict], variant: str) -> tuple[str, str]:
+    mine = [r for r in records if r["config"]["variant"] == variant]
+    kind = unit_of(mine[0])[0]
+    per_unit: dict[int, int] = {}
+    for r in mine:
+        per_unit[unit_of(r)[1]] = per_unit.get(unit_of(r)[1], 0) + 1
+    units = len(per_unit)
+    if kind == "pretraining run":
+        most = max(per_unit.values())
+        runs = f"{units} pretraining runs" + (f" x {len(mine)} fine-tuning seeds" if most > 1
+                                               else ", one fine-tuning seed each")  # fmt: skip
+        return kind, runs
+    return kind, f"{units} runs"
 
 
 def compare(
     records: list[dict], metric: Metric, reference: str = "baseline", example_key: str | None = None
 ) -> list[dict[str, Any]]:
-    """One row per variant: the mean and spread of ``metric`` over seeds and, against
-    ``reference``, the paired difference over shared seeds (t interval) and, when
-    ``example_key`` names a per-example score (``correct``, ``f1``), a paired bootstrap over the
-    test examples of the first shared seed's runs (in plan order)."""
-    values = seed_values(records, metric)
+    """One row per variant: the mean and spread of ``metric`` over its independent units
+    (:func:`unit_of`: pretraining runs for fine-tuning from a pretrained model, where fine-tuning
+    seeds of one pretraining run are averaged first), and against ``reference`` the difference
+    with its 95% interval and two-sided p: a paired t over units of the same kind and seed
+    (shared initial weights, data order and masks; df = units - 1), Welch's t otherwise (e.g.
+    ``scratch`` against a pretrained model). With ``example_key`` (``correct``, ``f1``) and
+    records that hold per-example predictions, a paired bootstrap over the test examples of the
+    first shared unit's first runs; older records hold none, and nothing is re-scored."""
+    values = unit_values(records, metric)
     if reference not in values:
         raise ValueError(f"reference {reference!r} has no runs; variants: {sorted(values)}")
-    by_run = {(r["config"]["variant"], r["config"]["seed"]): r for r in records}
+    means = {v: {u: sum(xs) / len(xs) for u, xs in units.items()} for v, units in values.items()}
     rows = []
-    for variant, seeds in values.items():
-        row: dict[str, Any] = {"variant": variant, **stats.seed_summary(list(seeds.values()))}
+    for variant, units in means.items():
+        kind, said = _units_said(records, variant)
+        row: dict[str, Any] = {"variant": variant, **stats.seed_summary(list(units.values())),
+                               "unit": kind, "n_desc": said}  # fmt: skip
         if variant != reference:
-            diff = stats.paired_seed_difference(seeds, values[reference])
+            ref_kind, _ = _units_said(records, reference)
+            if kind == ref_kind:
+                diff = stats.paired_seed_difference(units, means[reference])
+                row["test"] = f"paired t over {kind}s"
+            else:
+                diff = stats.welch_difference(list(units.values()), list(means[reference].values()))
+                row["test"] = "Welch t (unpaired: nothing shared but the seed number)"
             row.update({f"diff_{k}": diff[k] for k in ("mean", "low", "high")})
+            row["p"] = diff.get("p", math.nan)
             row["seeds_say"] = stats.in_words(diff["low"], diff["high"])
-            shared = [s for s in seeds if s in values[reference]]  # plan order: 42 first
-            if example_key and shared:
-                a = _per_example(by_run[(variant, shared[0])], example_key)
-                b = _per_example(by_run[(reference, shared[0])], example_key)
-                boot = stats.paired_bootstrap(a, b)
-                row.update({"boot_low": boot["low"], "boot_high": boot["high"]})
+            shared = [u for u in units if u in means[reference]]
+            if example_key and shared and kind == ref_kind:
+                first = {r["config"]["variant"]: r for r in records
+                         if unit_of(r)[1] == shared[0]}  # fmt: skip
+                a = _examples(first.get(variant, {}), example_key) if variant in first else None
+                b = _examples(first[reference], example_key) if reference in first else None
+                if a is not None and b is not None:
+                    boot = stats.paired_bootstrap(a, b)
+                    row.update({"boot_low": boot["low"], "boot_high": boot["high"]})
         rows.append(row)
     return rows
 

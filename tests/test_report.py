@@ -117,13 +117,16 @@ def test_verdict_words_follow_the_interval_and_the_claims_direction():
     with pytest.raises(ValueError, match="sign must be"):
         rv.verdict_word(0, 1, 0)
     row = {"variant": "lsh_paper", "n": 3, "sd": 0.002, "diff_mean": -0.01, "diff_low": -0.02,
-           "diff_high": -0.001, "boot_low": -0.03, "boot_high": 0.0}  # fmt: skip
-    out = rv.claim_row("LSH wins", "0.18 vs 0.15", "MLM accuracy, lsh_paper - baseline", row, +1)
+           "diff_high": -0.001, "boot_low": -0.03, "boot_high": 0.0, "unit": "pretraining run",
+           "n_desc": "3 pretraining runs", "test": "paired t", "p": 0.04}  # fmt: skip
+    out = rv.claim_row("k", "LSH wins", "0.18 vs 0.15", "MLM accuracy, lsh_paper - baseline", row,
+                       +1).to_dict()  # fmt: skip
     assert out["our measurement"].startswith(
-        "MLM accuracy, lsh_paper - baseline: -0.0100 over 3 seeds (95% interval -0.0200 to -0.0010"
+        "MLM accuracy, lsh_paper - baseline: -0.0100 over 3 pretraining runs (95% interval -0.0200 "
+        "to -0.0010"
     )
     assert "bootstrap over test examples -0.0300 to +0.0000" in out["our measurement"]
-    assert out["verdict"].startswith("not supported")
+    assert out["verdict"].startswith("not supported") and out["p"] == 0.04
 
 
 def _seed_records():
@@ -270,47 +273,53 @@ def test_isolation_conclusion_reads_the_interval_and_the_isolated_shares():
 
 
 def test_claims_table_has_a_row_per_measured_claim_and_skips_missing_runs():
-    def cmp(variant, low, high):
+    def cmp(variant, low, high, p, test="paired t over pretraining runs"):
         return [{"variant": "baseline", "n": 3, "sd": 0.01},
                 {"variant": variant, "n": 3, "sd": 0.01, "diff_mean": (low + high) / 2,
-                 "diff_low": low, "diff_high": high}]  # fmt: skip
+                 "diff_low": low, "diff_high": high, "p": p, "unit": "pretraining run",
+                 "n_desc": "3 pretraining runs", "test": test}]  # fmt: skip
 
     compute = {"claim": "compute", "paper's evidence": "e", "our measurement": "m", "verdict": "v"}
+    control = {"control": "random_paper", **cmp("random_paper", -0.01, 0.01, 0.9)[1]}
     table = rv.claims(
-        pretraining=cmp("lsh_paper", -0.01, 0.01),
-        generalisation=cmp("lsh_paper", -0.02, -0.01),
-        sst2=cmp("lsh_paper", -0.03, -0.01) + cmp("scratch", 0.01, 0.02)[1:],
+        pretraining=cmp("lsh_paper", -0.01, 0.01, 0.8),
+        generalisation=cmp("lsh_paper", -0.02, -0.01, 0.01),
+        sst2=cmp("lsh_paper", -0.03, -0.01, 0.004) + cmp("scratch", 0.01, 0.02, 0.02, "Welch")[1:],
         squad=[],
-        controls=[
-            {
-                "control": "random_paper",
-                "variant": "random_paper",
-                "n": 3,
-                "sd": 0.01,
-                "diff_mean": 0.0,
-                "diff_low": -0.01,
-                "diff_high": 0.01,
-            }
-        ],  # fmt: skip
+        controls=[control],
         compute=compute,
-        paper_settings=cmp("scratch", 0.05, 0.1),
+        paper_settings=cmp("scratch", 0.05, 0.1, 0.001, "Welch"),
+        mlm_steps=3125,
     )
-    verdicts = {row["claim"]: row["verdict"] for row in table}
-    assert verdicts["compute"] == "v" and len(table) == 7  # no SQuAD runs: no SQuAD row
-    assert verdicts['"outperforming the baseline model in pretraining"'].startswith("inconclusive")
-    assert verdicts['"may enhance the model\'s ability to generalize"'] == "supported"
-    sst2 = verdicts['"outperforming the baseline model in ... fine-tuning" (SST-2)']
-    assert sst2.startswith("not supported")
-    settings = [r for r in table if "paper's fine-tuning settings" in r["claim"]][0]
-    assert settings["verdict"].startswith("not supported")  # scratch ahead beyond the spread
-    assert "+0.0750 over 3 seeds (95% interval +0.0500 to +0.1000" in settings["our measurement"]
+    by = {row["key"]: row for row in table}
+    assert by["compute"]["verdict"] == "v" and "squad" not in by  # no SQuAD runs: no row
+    # the family: pretraining 0.8, sst2 0.004, pretraining_helps 0.02, its paper-settings twin
+    # 0.001, locality 0.9 -> Holm: 0.001*5, 0.004*4, 0.02*3, 0.8*2, 0.9*1 (monotone)
+    assert by["pretraining_helps_paper_settings"]["p_holm"] == pytest.approx(0.005)
+    assert by["sst2"]["p_holm"] == pytest.approx(0.016)
+    assert by["pretraining_helps"]["p_holm"] == pytest.approx(0.06)
+    assert by["pretraining"]["p_holm"] == pytest.approx(1.0)
+    assert by["sst2"]["verdict"].startswith("not supported: the opposite holds")
+    assert by["pretraining_helps"]["verdict"].startswith("inconclusive: within noise")
+    assert by["pretraining_helps_paper_settings"]["verdict"].startswith("not supported")
+    # the pretraining interval -0.01..+0.01 excludes the paper's +0.0314: said, with its scope
+    assert (
+        "rules out a difference as large as the paper's (+0.0314) at 3,125 steps"
+        in (by["pretraining"]["verdict"])
+    )
+    assert by["generalisation"]["verdict"] == "not testable at one epoch"
+    assert not by["generalisation"]["family"] and by["sst2"]["family"]
+    assert by["sst2"]["unit"] == "pretraining run" and by["sst2"]["n"] == "3 pretraining runs"
+    settings = by["pretraining_helps_paper_settings"]["our measurement"]
+    assert "+0.0750 over 3 pretraining runs (95% interval +0.0500 to +0.1000" in settings
     exits = [{"variant": "baseline", "exit_step": None, "steps": 900, "validation_accuracy": 0.13},
              {"variant": "lsh_paper", "exit_step": 500, "steps": 900,
               "validation_accuracy": 0.2}]  # fmt: skip
     long = rv.claims(pretraining=[], generalisation=[], sst2=[], squad=[], controls=[],
-                     compute=compute, plateau=exits)[-1]  # fmt: skip
+                     compute=compute, exploratory_plateau=exits)[-1]  # fmt: skip
     assert long["our measurement"].endswith(
         "after 900 steps, one seed each: baseline 0.1300 (never leaves the plateau); "
         "lsh_paper 0.2000 (leaves the plateau at step 500)"
     )
-    assert long["verdict"] == "inconclusive: one seed each (lsh_paper +0.0700 against the baseline)"
+    assert long["verdict"].startswith("exploratory: one seed each (lsh_paper +0.0700")
+    assert not long["family"]

@@ -78,3 +78,24 @@ def test_bootstrap_interval_contains_the_mean_and_is_antisymmetric(values):
     ba = stats.paired_bootstrap(b, a, resamples=200, seed=1)
     assert ab["low"] - 1e-12 <= ab["mean"] <= ab["high"] + 1e-12
     assert ab["low"] == pytest.approx(-ba["high"]) and ab["high"] == pytest.approx(-ba["low"])
+
+
+def test_paired_p_welch_and_holm_by_hand():
+    d = stats.paired_seed_difference({1: 0.82, 2: 0.80, 3: 0.81}, {1: 0.80, 2: 0.79, 3: 0.80})
+    # t = 0.013333 / (0.0057735 / sqrt 3) = 4.0, df 2: two-sided p = 0.0572
+    assert d["p"] == pytest.approx(0.05719, abs=1e-4) and d["df"] == 2
+    w = stats.welch_difference([1.0, 2.0, 3.0], [1.0, 1.0, 2.0, 2.0])
+    # means 2 and 1.5; variances of the means 1/3 and 1/12; se = sqrt(5/12) = 0.6455;
+    # df = (5/12)^2 / ((1/3)^2 / 2 + (1/12)^2 / 3) = 0.17361 / 0.05787 = 3.0; t = 0.7746
+    assert w["mean"] == pytest.approx(0.5) and w["df"] == pytest.approx(3.0)
+    assert w["p"] == pytest.approx(2 * __import__("scipy").stats.t.sf(0.7746, 3.0), abs=1e-4)
+    from scipy.stats import ttest_ind
+
+    assert w["p"] == pytest.approx(ttest_ind([1, 2, 3], [1, 1, 2, 2], equal_var=False).pvalue)
+    # Holm: sorted 0.01, 0.02, 0.04 -> 0.03, 0.04, 0.04 (monotone), in the original order
+    assert stats.holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    with pytest.raises(ValueError, match="at least 2 values per group, got 1 and 3"):
+        stats.welch_difference([1.0], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"p-values must lie in \[0, 1\]"):
+        stats.holm([0.5, 1.5])

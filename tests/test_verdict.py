@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lshlib import training, verdict
+from lshlib import stats, training, verdict
 from lshlib.modeling import CONTROL_VARIANTS
 from lshlib.paths import data_dir
 
@@ -53,21 +53,50 @@ def test_unknown_group_is_named(env):
         verdict.run_plan("smoke", groups=["plateau"])
 
 
-def _record(variant, seed, value):
-    return {"config": {"variant": variant, "seed": seed}, "final": {"test_accuracy": value}}
+def _record(variant, seed, value, pretrained_seed=None):
+    config = {"task": "sst2", "variant": variant, "seed": seed, "scale": "smoke",
+              "pretrained": None if pretrained_seed is None else f"mlm-{variant}"}  # fmt: skip
+    record = {"name": f"sst2-{variant}-s{seed}", "config": config,
+              "final": {"test_accuracy": value}}  # fmt: skip
+    if pretrained_seed is not None:
+        record["pretrained_run"] = {"config": {"seed": pretrained_seed}}
+    return record
 
 
-def test_compare_pairs_seeds_and_says_what_the_interval_says(env):
-    records = [_record("baseline", s, v) for s, v in ((1, 0.80), (2, 0.82), (3, 0.81))]
-    records += [_record("lsh_paper", s, v) for s, v in ((1, 0.70), (2, 0.71), (3, 0.69))]
-    records += [_record("scratch", s, v) for s, v in ((1, 0.79), (2, 0.83), (3, 0.815))]
+def test_compare_clusters_fine_tuning_seeds_by_pretraining_run():
+    """5 fine-tuning seeds on 3 pretraining runs (42, 1, 2, 42, 1): the pretraining run is the
+    unit. baseline unit means: 42 -> (0.80 + 0.82) / 2 = 0.81, 1 -> (0.81 + 0.83) / 2 = 0.82,
+    2 -> 0.80; lsh_paper: 0.70, 0.74, 0.72; paired differences -0.11, -0.08, -0.08 (df 2);
+    scratch shares nothing with them: Welch over its 5 runs against the 3 unit means."""
+    pre = (42, 1, 2, 42, 1)
+    records = [
+        _record("baseline", s, v, m)
+        for s, v, m in zip((42, 1, 2, 3, 4), (0.80, 0.81, 0.80, 0.82, 0.83), pre, strict=True)
+    ]
+    records += [
+        _record("lsh_paper", s, v, m)
+        for s, v, m in zip((42, 1, 2, 3, 4), (0.69, 0.73, 0.72, 0.71, 0.75), pre, strict=True)
+    ]
+    records += [_record("scratch", s, v) for s, v in
+                zip((42, 1, 2, 3, 4), (0.79, 0.83, 0.815, 0.80, 0.82), strict=True)]  # fmt: skip
     rows = {r["variant"]: r for r in verdict.compare(records, "test_accuracy")}
-    assert rows["baseline"]["n"] == 3 and "diff_mean" not in rows["baseline"]
-    assert rows["lsh_paper"]["diff_mean"] == pytest.approx(-0.11)
-    assert "below 0 beyond the spread" in rows["lsh_paper"]["seeds_say"]
-    assert "within noise" in rows["scratch"]["seeds_say"]
+    base, lsh, scratch = rows["baseline"], rows["lsh_paper"], rows["scratch"]
+    assert base["n"] == 3 and base["mean"] == pytest.approx((0.81 + 0.82 + 0.80) / 3)
+    assert base["n_desc"] == "3 pretraining runs x 5 fine-tuning seeds"
+    expected = stats.paired_seed_difference({42: 0.70, 1: 0.74, 2: 0.72},
+                                             {42: 0.81, 1: 0.82, 2: 0.80})  # fmt: skip
+    assert lsh["diff_mean"] == pytest.approx(-0.09) and lsh["p"] == pytest.approx(expected["p"])
+    assert (lsh["diff_low"], lsh["diff_high"]) == pytest.approx((expected["low"], expected["high"]))
+    assert lsh["test"] == "paired t over pretraining runs"
+    welch = stats.welch_difference([0.79, 0.83, 0.815, 0.80, 0.82], [0.81, 0.82, 0.80])
+    assert scratch["test"].startswith("Welch") and scratch["p"] == pytest.approx(welch["p"])
+    assert scratch["n_desc"] == "5 runs"
     with pytest.raises(ValueError, match="reference 'nope' has no runs"):
         verdict.compare(records, "test_accuracy", reference="nope")
+    orphan = _record("lsh_paper", 9, 0.7) | {"config": {**_record("lsh_paper", 9, 0.7)["config"],
+                                                         "pretrained": "mlm-x"}}  # fmt: skip
+    with pytest.raises(ValueError, match="pretraining run 'mlm-x' is in no plan"):
+        verdict.unit_of(orphan)
 
 
 def test_long_plan_and_a_smoke_long_sequence_run(env):

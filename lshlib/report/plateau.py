@@ -17,6 +17,7 @@ from lshlib import survival
 from lshlib.report import variant_color
 
 __all__ = [
+    "plan_sentence",
     "learning_rate_at",
     "epoch_starts",
     "plot_accuracy",
@@ -25,6 +26,31 @@ __all__ = [
     "rule_sentence",
     "result_sentences",
 ]
+
+
+def plan_sentence(scale: str | None = None) -> str:
+    """What the plateau plan holds and how much of it is finished (``make plateau`` trains the
+    rest; a notebook never starts an hour-long run)."""
+    from lshlib import plateau, training  # noqa: PLC0415 (report modules import light)
+
+    jobs = plateau.seed_jobs(scale)
+    first = jobs[0].pretraining
+    arms: dict[str, list[int]] = {}
+    done: dict[str, int] = {}
+    minutes: list[float] = []
+    for job in jobs:
+        arms.setdefault(job.pretraining.variant, []).append(job.pretraining.seed)
+        made = [training.load_record(c) for c in job.configs]
+        done[job.pretraining.variant] = done.get(job.pretraining.variant, 0) + (made[0] is not None)
+        if all(made):
+            minutes.append(sum(r["train_seconds"] for r in made if r) / 60)
+    said = "; ".join(f"{arm}: seeds {', '.join(map(str, seeds))} ({done[arm]} finished)"
+                     for arm, seeds in arms.items())  # fmt: skip
+    took = (f" A finished job (pretraining and its chained runs) took {min(minutes):.0f} to "
+            f"{max(minutes):.0f} min of training on one thread." if minutes else "")  # fmt: skip
+    return (f"Plan (make plateau): MLM runs stopped at step {first.stop_at:,}, evaluated every "
+            f"{first.eval_steps:,} steps, each with its chained SST-2 runs; {said}."
+            + took)  # fmt: skip
 
 
 def learning_rate_at(record: dict, steps: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lshlib import metrics, verdict
+from lshlib.claims import Claim, adjust
 from lshlib.report import style
 from lshlib.report.cost import target_report
 from lshlib.report.training import COLORS
@@ -52,21 +53,25 @@ def verdict_word(low: float, high: float, sign: int) -> str:
 
 
 def claim_row(
-    claim: str, evidence: str, what: str, row: dict[str, Any], sign: int, digits: int = 4
-) -> dict[str, str]:
-    """One claims-table row from a :func:`lshlib.verdict.compare` row (mean of the per-seed
-    differences, its t interval, and the spread of the variant over seeds)."""
+    key: str, claim: str, evidence: str, what: str, row: dict[str, Any], sign: int,
+    digits: int = 4, paper_effect: float | None = None, scope: str = "",
+) -> Claim:  # fmt: skip
+    """One claims-table row from a :func:`lshlib.verdict.compare` row: the difference over its
+    independent units with its interval and test (the verdict is set by
+    :func:`lshlib.claims.adjust` from the family's adjusted p)."""
     low, high = row.get("diff_low", math.nan), row.get("diff_high", math.nan)
     measured = (
-        f"{what}: {row['diff_mean']:+.{digits}f} over {row['n']} seeds "
-        f"(95% interval {low:+.{digits}f} to {high:+.{digits}f}; seed sd of {row['variant']} "
+        f"{what}: {row['diff_mean']:+.{digits}f} over {row['n_desc']} (95% interval "
+        f"{low:+.{digits}f} to {high:+.{digits}f}; sd of {row['variant']} over its units "
         f"{row['sd']:.{digits}f})"
     )
     if "boot_low" in row:
         measured += f"; bootstrap over test examples {row['boot_low']:+.{digits}f} to "
         measured += f"{row['boot_high']:+.{digits}f}"
-    return {"claim": claim, "paper's evidence": evidence, "our measurement": measured,
-            "verdict": verdict_word(low, high, sign)}  # fmt: skip
+    return Claim(key, claim, evidence, measured, verdict_word(low, high, sign), unit=row["unit"],
+                 n=row["n_desc"], test=row["test"], p=row.get("p"), interval=(low, high),
+                 estimate=row["diff_mean"], sign=sign, paper_effect=paper_effect,
+                 scope=scope)  # fmt: skip
 
 
 def difference_sentences(
@@ -247,6 +252,7 @@ def compute_claim(kflops_row: dict, paper_mode_over_sdpa: float | None) -> dict[
 
 
 def claims(
+    *,
     pretraining: Sequence[dict],
     generalisation: Sequence[dict],
     sst2: Sequence[dict],
@@ -254,55 +260,81 @@ def claims(
     controls: Sequence[dict],
     compute: dict[str, str],
     paper_settings: Sequence[dict] = (),
-    plateau: Sequence[dict] = (),
-) -> list[dict[str, str]]:
-    """The claims table: the compute claim (:func:`compute_claim`) and one row per claim
-    measured over seeds, from :func:`lshlib.verdict.compare` rows (reference ``baseline``) and
-    :func:`lshlib.verdict.control_rows`, and the long plateau runs' ``plateau``
-    (:func:`lshlib.verdict.plateau_exit` results). A claim whose runs are missing is left out."""
+    plateau: dict | None = None,
+    exploratory_plateau: Sequence[dict] = (),
+    mlm_steps: int | None = None,
+) -> list[dict[str, Any]]:
+    """The claims table: the compute claim (:func:`compute_claim`), one row per claim measured
+    over independent units (:func:`lshlib.verdict.compare` rows, reference ``baseline``, and
+    :func:`lshlib.verdict.control_rows`), the plateau claim (:func:`lshlib.exits.claim`) or,
+    before its seed pairs exist, the exploratory seed-42 long runs; then one Holm adjustment over
+    the family (:mod:`lshlib.claims`). A claim whose runs are missing is left out."""
     p = metrics.PAPER_RESULTS
-    rows = [compute]
+    mlm_gap = p["lsh"]["mlm_eval_accuracy"] - p["baseline"]["mlm_eval_accuracy"]
+    sst2_gap = p["lsh"]["sst2_test_accuracy"] - p["baseline"]["sst2_test_accuracy"]
+    at = f"at {mlm_steps:,} steps of pretraining" if mlm_steps else ""
+    rows: list[Claim] = [Claim("compute", compute["claim"], compute["paper's evidence"],
+                               compute["our measurement"], compute["verdict"])]  # fmt: skip
     specs = [
-        (pretraining, "lsh_paper", +1, '"outperforming the baseline model in pretraining"',
+        ("pretraining", pretraining, "lsh_paper", +1,
+         '"outperforming the baseline model in pretraining"',
          f"MLM accuracy {p['lsh']['mlm_eval_accuracy']} vs {p['baseline']['mlm_eval_accuracy']}"
-         ", one seed", "MLM accuracy, lsh_paper - baseline"),
-        (generalisation, "lsh_paper", -1, '"may enhance the model\'s ability to generalize"',
-         "none beyond the pretraining numbers", "validation - train loss, lsh_paper - baseline"),
-        (sst2, "lsh_paper", +1, '"outperforming the baseline model in ... fine-tuning" (SST-2)',
+         ", one seed", "MLM accuracy, lsh_paper - baseline", mlm_gap, at),
+        ("sst2", sst2, "lsh_paper", +1,
+         '"outperforming the baseline model in ... fine-tuning" (SST-2)',
          f"test accuracy {p['lsh']['sst2_test_accuracy']} vs "
          f"{p['baseline']['sst2_test_accuracy']} (the baseline ahead), one seed",
-         "SST-2 test accuracy, lsh_paper - baseline"),
-        (squad, "lsh_paper", +1, '"outperforming the baseline model in ... fine-tuning" (SQuAD)',
+         "SST-2 test accuracy, lsh_paper - baseline", sst2_gap, ""),
+        ("squad", squad, "lsh_paper", +1,
+         '"outperforming the baseline model in ... fine-tuning" (SQuAD)',
          f"best validation loss {p['lsh']['squad_best_validation_loss']} vs "
          f"{p['baseline']['squad_best_validation_loss']} (the baseline ahead), no F1",
-         "SQuAD test F1 (points), lsh_paper - baseline"),
-        (sst2, "scratch", -1, "pretraining helps fine-tuning (implied by comparing fine-tuned "
-         "pretrained models)", "not tested in the paper",
-         "SST-2 test accuracy, scratch (no pretraining) - baseline"),
-        (paper_settings, "scratch", -1, "pretraining helps fine-tuning, with the paper's "
-         "fine-tuning settings", "not tested in the paper (learning rate 2e-5, 3 epochs, batch "
-         "32)", "SST-2 test accuracy with the paper's settings, scratch - baseline"),
+         "SQuAD test F1 (points), lsh_paper - baseline", None, ""),
+        ("pretraining_helps", sst2, "scratch", -1, "pretraining helps fine-tuning (implied by "
+         "comparing fine-tuned pretrained models)", "not tested in the paper",
+         "SST-2 test accuracy, scratch (no pretraining) - baseline", None, ""),
+        ("pretraining_helps_paper_settings", paper_settings, "scratch", -1,
+         "pretraining helps fine-tuning, with the paper's fine-tuning settings",
+         "not tested in the paper (learning rate 2e-5, 3 epochs, batch 32)",
+         "SST-2 test accuracy with the paper's settings, scratch - baseline", None, ""),
     ]  # fmt: skip
-    for source, variant, sign, claim, evidence, what in specs:
+    for key, source, variant, sign, claim, evidence, what, effect, scope in specs:
         row = next((r for r in source if r.get("variant") == variant), {})  # none: no runs
         if "diff_mean" in row:
             digits = 2 if what.startswith("SQuAD") else 4  # F1 in points
-            rows.append(claim_row(claim, evidence, what, row, sign, digits))
+            rows.append(claim_row(key, claim, evidence, what, row, sign, digits, effect, scope))
+    if generalisation:
+        rows.append(Claim(
+            "generalisation", '"may enhance the model\'s ability to generalize"',
+            "none beyond the pretraining numbers",
+            "not testable at one epoch: on a single pass every training batch is unseen when it "
+            "is scored, so validation - training loss is no generalisation gap",
+            "not testable at one epoch",
+        ))  # fmt: skip
     locality = next((r for r in controls if r["control"] == "random_paper"), None)
     if locality is not None:
         rows.append(claim_row(
-            "the gain comes from hashing similar queries and keys together (locality)",
-            "not tested in the paper", "SST-2 test accuracy, random_paper - lsh_paper",
-            locality, -1,
+            "locality", "the gain comes from hashing similar queries and keys together "
+            "(locality)", "not tested in the paper", "SST-2 test accuracy, random_paper - "
+            "lsh_paper", locality, -1,
         ))  # fmt: skip
-    if plateau:
-        rows.append(plateau_claim(plateau))
-    return rows
+    if plateau is not None:
+        row = Claim("plateau", plateau["claim"], plateau["paper's evidence"],
+                    plateau["our measurement"], unit=plateau["unit"], n=plateau["n"],
+                    test=plateau["test"], p=plateau["p"], interval=tuple(plateau["interval"]),
+                    estimate=plateau["estimate"], sign=+1)  # fmt: skip
+        rows.append(row)
+    elif exploratory_plateau:
+        old = plateau_claim(exploratory_plateau)
+        rows.append(Claim("plateau_exploratory", old["claim"], old["paper's evidence"],
+                          old["our measurement"], old["verdict"]))  # fmt: skip
+    return [c.to_dict() for c in adjust(rows)]
 
 
 def plateau_claim(exits: Sequence[dict]) -> dict[str, str]:
-    """The pretraining claim read from the long plateau runs (one seed each, so never more than
-    inconclusive): validation accuracy at the end and where each run left the plateau."""
+    """The exploratory seed-42 long runs (the ones that motivated the pre-registered rule; one
+    seed each, so never more than exploratory): accuracy at the end and where each run left the
+    plateau by the old training-loss detector."""
     by = {e["variant"]: e for e in exits}
     base, lsh = by["baseline"], by["lsh_paper"]
     p = metrics.PAPER_RESULTS
@@ -312,12 +344,13 @@ def plateau_claim(exits: Sequence[dict]) -> dict[str, str]:
 
     gap = lsh["validation_accuracy"] - base["validation_accuracy"]
     return {
-        "claim": '"outperforming the baseline model in pretraining", in a long run',
+        "claim": '"outperforming the baseline model in pretraining", in a long run (exploratory)',
         "paper's evidence": f"MLM accuracy {p['lsh']['mlm_eval_accuracy']} vs "
         f"{p['baseline']['mlm_eval_accuracy']}, one seed",
         "our measurement": f"MLM validation accuracy after {lsh['steps']:,} steps, one seed each: "
          + "; ".join(said(e) for e in exits),
-        "verdict": f"inconclusive: one seed each (lsh_paper {gap:+.4f} against the baseline)",
+        "verdict": f"exploratory: one seed each (lsh_paper {gap:+.4f} against the baseline); the "
+        "pre-registered runs decide",
     }  # fmt: skip
 
 
@@ -472,8 +505,9 @@ def plateau_conclusion(
     acc = {v: by[v]["validation_accuracy"] for v in ("baseline", test, control)}
     return head + (
         f"{control}, the same attention with hashes drawn once, leaves it too (step "
-        f"{fixed:,}): the redrawn hashes are not needed, so the explanation does not hold; the "
-        f"exit comes with paper-mode attention itself. After {steps:,} steps the validation "
+        f"{fixed:,}): in this one seed the redrawn hashes were not needed for the exit, a hint "
+        f"against the explanation, not a finding (the pre-registered runs test it over seeds). "
+        f"After {steps:,} steps the validation "
         f"accuracy is {acc[control]:.4f} with fixed hashes, {acc[test]:.4f} with redrawn ones "
         f"and {acc['baseline']:.4f} for the baseline (one seed each: whether redrawing helps "
         "after the exit is not settled)."

@@ -1,0 +1,101 @@
+"""The claims table's rows as a named type, its one multiplicity family, and the words a verdict
+may use.
+
+Fixed in code before the re-analysis (and never chosen per result): every claims-table row that
+carries a test is one member of :data:`FAMILY`; their p-values are adjusted together by Holm's
+method (:func:`lshlib.stats.holm`), and a row's verdict follows its *adjusted* p. Rows outside the
+family (the compute claim, a claim "not testable" at this scale) keep their own words; notebook
+comparisons and the mechanism arms are exploratory and never enter it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from lshlib import stats
+
+__all__ = ["ALPHA", "FAMILY", "Claim", "verdict_words", "adjust"]
+
+ALPHA = 0.05
+FAMILY: tuple[str, ...] = (
+    "pretraining",
+    "sst2",
+    "squad",
+    "pretraining_helps",
+    "pretraining_helps_paper_settings",
+    "locality",
+    "plateau",
+)
+
+
+@dataclass
+class Claim:
+    """One claims-table row: the claim, the paper's evidence, our measurement, its unit and n,
+    the test with its p (and Holm-adjusted p), the interval, and the verdict."""
+
+    key: str
+    claim: str
+    evidence: str
+    measurement: str
+    verdict: str = ""
+    unit: str = ""
+    n: str = ""
+    test: str = ""
+    p: float | None = None
+    interval: tuple[float, float] | None = None
+    estimate: float | None = None
+    sign: int = 1  # the claim says the difference is positive (+1) or negative (-1)
+    paper_effect: float | None = None  # the paper's own difference, where it reports one
+    scope: str = ""  # what the measurement's length is, for an equivalence statement
+    p_holm: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as ``claims.json`` stores it (the four original keys first)."""
+        return {
+            "claim": self.claim,
+            "paper's evidence": self.evidence,
+            "our measurement": self.measurement,
+            "verdict": self.verdict,
+            "key": self.key,
+            "unit": self.unit,
+            "n": self.n,
+            "test": self.test,
+            "p": self.p,
+            "p_holm": self.p_holm,
+            "interval": list(self.interval) if self.interval else None,
+            "family": self.key in FAMILY and self.p is not None,
+        }
+
+
+def verdict_words(claim: Claim) -> str:
+    """The verdict of a family member from its Holm-adjusted p, the sign of its estimate, and,
+    when the difference is within noise, whether its interval rules out the paper's effect."""
+    if claim.p_holm is None or claim.estimate is None:
+        raise ValueError(f"claim {claim.key!r} has no adjusted p or estimate to judge")
+    said = f"Holm-adjusted p = {claim.p_holm:.3g}"
+    if claim.p_holm < ALPHA:
+        if claim.estimate * claim.sign > 0:
+            return f"supported ({said})"
+        return f"not supported: the opposite holds ({said})"
+    words = f"inconclusive: within noise ({said})"
+    low, high = claim.interval or (math.nan, math.nan)
+    effect = claim.paper_effect
+    if effect is not None and not math.isnan(low) and not low <= effect <= high:
+        words += (f"; the interval rules out a difference as large as the paper's "
+                  f"({effect:+.4f}){' ' + claim.scope if claim.scope else ''}")  # fmt: skip
+    return words
+
+
+def adjust(claims: list[Claim]) -> list[Claim]:
+    """Holm-adjust the p-values of the family's members (rows of :data:`FAMILY` that carry a p)
+    and set their verdicts (:func:`verdict_words`); other rows are left as they are."""
+    members = [c for c in claims if c.key in FAMILY and c.p is not None]
+    if not members:
+        return claims
+    for claim, adjusted in zip(members, stats.holm([c.p for c in members]), strict=True):
+        claim.p_holm = adjusted
+        claim.verdict = verdict_words(claim)
+    return claims
