@@ -27,6 +27,8 @@ FAMILY: tuple[str, ...] = (
     "pretraining_helps_paper_settings",
     "locality",
     "plateau",
+    "sst2_long",
+    "pretraining_helps_long",
 )
 
 
@@ -52,6 +54,11 @@ class Claim:
     p_holm: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def in_family(self) -> bool:
+        """A member of the multiplicity family: its key is in :data:`FAMILY` and it has a p."""
+        return self.key in FAMILY and self.p is not None and not math.isnan(self.p)
+
     def to_dict(self) -> dict[str, Any]:
         """The row as ``claims.json`` stores it (the four original keys first)."""
         return {
@@ -63,11 +70,16 @@ class Claim:
             "unit": self.unit,
             "n": self.n,
             "test": self.test,
-            "p": self.p,
+            "p": _finite_or_none(self.p),
             "p_holm": self.p_holm,
-            "interval": list(self.interval) if self.interval else None,
-            "family": self.key in FAMILY and self.p is not None,
+            "interval": [_finite_or_none(v) for v in self.interval] if self.interval else None,
+            "family": self.in_family,
         }
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    """JSON has no NaN: a missing number is null."""
+    return None if value is None or not math.isfinite(value) else float(value)
 
 
 def verdict_words(claim: Claim) -> str:
@@ -92,7 +104,7 @@ def verdict_words(claim: Claim) -> str:
 def adjust(claims: list[Claim]) -> list[Claim]:
     """Holm-adjust the p-values of the family's members (rows of :data:`FAMILY` that carry a p)
     and set their verdicts (:func:`verdict_words`); other rows are left as they are."""
-    members = [c for c in claims if c.key in FAMILY and c.p is not None]
+    members = [c for c in claims if c.in_family]
     if not members:
         return claims
     for claim, adjusted in zip(members, stats.holm([c.p for c in members]), strict=True):

@@ -329,7 +329,12 @@ def compare(
                 diff = stats.paired_seed_difference(units, means[reference])
                 row["test"] = f"paired t over {kind}s"
             else:
-                diff = stats.welch_difference(list(units.values()), list(means[reference].values()))
+                a, b = list(units.values()), list(means[reference].values())
+                if min(len(a), len(b)) < 2:  # no spread on one side: the difference alone
+                    mean = sum(a) / len(a) - sum(b) / len(b)
+                    diff = {"mean": mean, "low": math.nan, "high": math.nan, "p": math.nan}
+                else:
+                    diff = stats.welch_difference(a, b)
                 row["test"] = "Welch t (unpaired: nothing shared but the seed number)"
             row.update({f"diff_{k}": diff[k] for k in ("mean", "low", "high")})
             row["p"] = diff.get("p", math.nan)

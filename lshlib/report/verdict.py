@@ -85,9 +85,14 @@ def difference_sentences(
             continue
         name = row.get("control", row["variant"])
         against = row.get("against", reference)
+        units = row.get("n_desc", f"{row['n']} seeds")
+        low, high = row["diff_low"], row["diff_high"]
+        interval = (
+            "no interval" if math.isnan(low) or math.isnan(high)
+            else f"95% interval {low:+.{digits}f} to {high:+.{digits}f}"
+        )  # fmt: skip
         line = (
-            f"{name} - {against}, {what}: {row['diff_mean']:+.{digits}f} over {row['n']} seeds "
-            f"(95% interval {row['diff_low']:+.{digits}f} to {row['diff_high']:+.{digits}f})"
+            f"{name} - {against}, {what}: {row['diff_mean']:+.{digits}f} over {units} ({interval})"
         )
         if "boot_low" in row:
             line += (
@@ -263,6 +268,8 @@ def claims(
     plateau: dict | None = None,
     exploratory_plateau: Sequence[dict] = (),
     mlm_steps: int | None = None,
+    transfer: dict[str, list[dict]] | None = None,
+    squad_floor: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """The claims table: the compute claim (:func:`compute_claim`), one row per claim measured
     over independent units (:func:`lshlib.verdict.compare` rows, reference ``baseline``, and
@@ -298,10 +305,27 @@ def claims(
          "not tested in the paper (learning rate 2e-5, 3 epochs, batch 32)",
          "SST-2 test accuracy with the paper's settings, scratch - baseline", None, ""),
     ]  # fmt: skip
+    checkpoint = f" (models pretrained {at.removeprefix('at ')})" if at else ""
+    post_exit = (transfer or {}).get("main", [])
+    specs += [
+        ("sst2_long", post_exit, "lsh_paper", +1,
+         '"outperforming the baseline model in ... fine-tuning" (SST-2), from the plateau runs',
+         f"test accuracy {p['lsh']['sst2_test_accuracy']} vs "
+         f"{p['baseline']['sst2_test_accuracy']} (the baseline ahead), one seed",
+         "SST-2 test accuracy from the stopped plateau runs, lsh_paper - baseline", sst2_gap, ""),
+        ("pretraining_helps_long", post_exit, "scratch", -1,
+         "pretraining helps fine-tuning, from the plateau runs", "not tested in the paper",
+         "SST-2 test accuracy, scratch - the baseline's stopped plateau runs", None, ""),
+    ]  # fmt: skip
     for key, source, variant, sign, claim, evidence, what, effect, scope in specs:
         row = next((r for r in source if r.get("variant") == variant), {})  # none: no runs
-        if "diff_mean" in row:
+        if key == "squad" and squad_floor is not None:
+            rows.append(Claim(key, claim, evidence, squad_floor["measurement"],
+                              squad_floor["verdict"]))  # fmt: skip
+        elif "diff_mean" in row:
             digits = 2 if what.startswith("SQuAD") else 4  # F1 in points
+            if key in ("sst2", "pretraining_helps", "pretraining_helps_paper_settings"):
+                what += checkpoint
             rows.append(claim_row(key, claim, evidence, what, row, sign, digits, effect, scope))
     if generalisation:
         rows.append(Claim(
