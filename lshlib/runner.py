@@ -36,7 +36,7 @@ from typing import Any
 
 from lshlib.paths import REPO_ROOT
 
-__all__ = ["estimate_minutes", "missing_jobs", "main"]
+__all__ = ["estimate_minutes", "estimate_run_seconds", "finished_records", "missing_jobs", "main"]
 
 CODE_PATHS = ("lshlib", "pyproject.toml", "Makefile")
 POLL_SECONDS = 15.0
@@ -73,7 +73,7 @@ def worktree(commit: str, runs: Path) -> Path:
 # --------------------------------------------------------------------------- estimates
 
 
-def _records(results: Path) -> list[dict]:
+def finished_records(results: Path) -> list[dict]:
     out = []
     for path in sorted(results.glob("*-s*-*.json")):
         try:
@@ -89,14 +89,19 @@ def _like(records: list[dict], config: Any, cpu: str | None) -> list[dict]:
     """1-thread records of runs like ``config`` (same task and epochs; MLM runs on a long
     schedule when ``config`` stops early), on this CPU model when any ran here."""
 
+    long = config.task == "mlm" and (config.stop_at is not None or config.epochs > 1)
+
     def fits(r: dict, same_cpu: bool) -> bool:
         c, device = r["config"], r["device"]
+        like = (c["epochs"] > 1 or c.get("stop_at") is not None) if long else (
+            c.get("epochs") == config.epochs)  # fmt: skip
         return (
             c["task"] == config.task
+            and c.get("max_length") == config.max_length
             and device.get("threads") == 1
-            and (c.get("epochs") == config.epochs if config.task != "mlm" else c["epochs"] > 1)
+            and like
             and (not same_cpu or device.get("model") == cpu)
-            and r.get("steps")
+            and bool(r.get("steps"))
         )
 
     for same_cpu in (True, False):
@@ -122,15 +127,17 @@ def _steps_or_guess(config: Any, records: list[dict], cpu: str | None) -> int:
         return 1
 
 
+def estimate_run_seconds(config: Any, records: list[dict], cpu: str | None) -> float:
+    """Seconds one run should take on one thread here: its steps times the mean seconds per
+    step of like records of this machine (:func:`_like`)."""
+    like = _like(records, config, cpu)
+    per_step = sum(r["train_seconds"] / r["steps"] for r in like) / len(like)
+    return per_step * expected_steps(config, records, cpu)
+
+
 def estimate_minutes(job: Any, records: list[dict], cpu: str | None) -> float:
-    """Minutes a job should take on one thread here: each run's steps times the mean seconds
-    per step of like records of this machine (:func:`_like`)."""
-    seconds = 0.0
-    for config in job.configs:
-        like = _like(records, config, cpu)
-        per_step = sum(r["train_seconds"] / r["steps"] for r in like) / len(like)
-        seconds += per_step * expected_steps(config, records, cpu)
-    return seconds / 60
+    """Minutes a job (its pretraining and chained runs) should take on one thread here."""
+    return sum(estimate_run_seconds(c, records, cpu) for c in job.configs) / 60
 
 
 def missing_jobs(scale: str, results: Path) -> list[Any]:
@@ -212,7 +219,7 @@ def run(scale: str, workers: int, deadline: float | None, dry_run: bool) -> int:
     from lshlib.paths import results_dir, runs_dir
 
     results, runs = results_dir(scale, "cpu"), runs_dir()
-    records, cpu = _records(results), cpu_model()
+    records, cpu = finished_records(results), cpu_model()
     todo = missing_jobs(scale, results)
     start = time.time()
     end = None if deadline is None else start + deadline * 60

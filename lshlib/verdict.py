@@ -159,6 +159,8 @@ def run_plan(
     ordered = [c for c in runs["pretraining"] if c.name in needed]
     ordered += [c for _, c in todo if c.task != "mlm"]
     done: dict[str, dict] = {}
+    if progress:
+        print(eta_line(ordered, workers), flush=True)
     # a text bar (a notebook widget is saved stuck at 0%); its last state is the saved line
     bar = tqdm(total=len(ordered), desc="verdict runs", disable=not progress, unit="run",
                mininterval=10)  # fmt: skip
@@ -178,6 +180,30 @@ def run_plan(
     for group, config in todo:
         records[group].append(done[config.name])
     return records
+
+
+def eta_line(configs: list[RunConfig], workers: int = 1) -> str:
+    """How long the missing runs of ``configs`` should take here: each run's seconds from like
+    records of this machine (:func:`lshlib.runner.estimate_run_seconds`), summed and shared
+    among ``workers`` (an estimate, said as one)."""
+    from lshlib.measure import cpu_model
+    from lshlib.runner import estimate_run_seconds, finished_records
+
+    if not configs:
+        return "nothing to train"
+    records, cpu = finished_records(results_dir(configs[0].scale, "cpu")), cpu_model()
+    missing = [c for c in configs if training.load_record(c) is None]
+    if not missing:
+        return f"all {len(configs)} runs finished earlier: nothing to train"
+    seconds, unknown = 0.0, 0
+    for config in missing:
+        try:
+            seconds += estimate_run_seconds(config, records, cpu)
+        except LookupError:
+            unknown += 1
+    said = f"{len(missing)} of {len(configs)} runs to train, about {seconds / 60 / workers:.0f} "
+    said += f"min with {workers} worker{'s' if workers > 1 else ''} (from this machine's records)"
+    return said + (f"; {unknown} runs have no like record to go by" if unknown else "")
 
 
 def train_missing(
