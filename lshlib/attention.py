@@ -14,13 +14,18 @@ Two *semantics* (``LSHConfig.mode``), both built on :mod:`lshlib.hashing`:
 
 Two *execution strategies* (``LSHConfig.strategy``): ``"dense"`` computes every score and then
 masks (the oracle; returns the probabilities) and ``"bucketed"`` hands the bucket ids to the
-sparse kernel :func:`lshlib.bucketed.bucketed_attention` (masked mode only).
+sparse kernel :func:`lshlib.bucketed.bucketed_attention` (masked mode only); ``"flex"`` (masked
+mode only) runs FlexAttention with a block-sparse mask built from the sorted buckets
+(:mod:`lshlib.flex`, the GPU path; ``bucketed`` runs as ``flex`` on CUDA, see
+:func:`lshlib.flex.resolve_strategy`).
 
 Two *controls* (issue 13) isolate what the hashing contributes: ``pairs="random"`` keeps each
 call's collision density but forgets which pairs collided (every query-key pair is allowed
 independently with probability equal to the density of that call's LSH collision matrix, per
-batch element and head: no locality), and ``mirror=False`` (paper mode) computes every colliding
-``q_i . k_j`` as itself instead of copying the upper triangle onto the lower one.
+batch element and head: no locality; with ``density="real_keys"`` counted over the pairs of real
+tokens only, so padding content cannot change real tokens' outputs), and ``mirror=False``
+(paper mode) computes every colliding ``q_i . k_j`` as itself instead of copying the upper
+triangle onto the lower one.
 
 Hash functions are redrawn at every call for every batch element and head (``rehash="call"``,
 as the paper) or drawn once per layer and head from ``LSHConfig.seed`` (``rehash="fixed"``), so
@@ -46,6 +51,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from lshlib.bucketed import bucketed_attention, check_dropout
+from lshlib.flex import DEFAULT_BLOCK, check_block_size, flex_lsh_attention, resolve_strategy
 from lshlib.hashing import (
     HashParams,
     HashSetting,
@@ -79,9 +85,12 @@ __all__ = [
 ATTN_NAME = "bert_lsh"
 CONFIG_ATTR = "lsh"  # name of the attribute holding the LSH settings on a transformers config
 MODES = ("paper", "masked")
-STRATEGIES = ("dense", "bucketed")
+STRATEGIES = ("dense", "bucketed", "flex")
 REHASH = ("call", "fixed")
 PAIRS = ("lsh", "random")
+# pairs="random": the density is that of the real (unmasked) pairs, or, as models saved before
+# this setting existed (their config.lsh has no "density"), of every pair, padding included.
+DENSITIES = ("all", "real_keys")
 MAX_SEED = 2**32  # seeds and layer indices are combined into one 64-bit generator seed
 MAX_LAYERS = 2**20
 
@@ -100,6 +109,8 @@ class LSHConfig:
     seed: int = 0
     pairs: str = "lsh"
     mirror: bool = True
+    density: str = "all"  # pairs="random" only: see DENSITIES and random_pairs
+    block_size: int = DEFAULT_BLOCK  # strategy "flex" only: FlexAttention's block (lshlib.flex)
 
     def __post_init__(self) -> None:
         validate_hash_settings(self.bits, self.tables, self.table_size)
@@ -110,11 +121,12 @@ class LSHConfig:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
-        if self.strategy == "bucketed" and self.mode != "masked":
+        if self.strategy in ("bucketed", "flex") and self.mode != "masked":
             raise ValueError(
-                f"strategy 'bucketed' supports mode 'masked' only, got mode {self.mode!r} "
+                f"strategy {self.strategy!r} supports mode 'masked' only, got mode {self.mode!r} "
                 "(paper mode runs with strategy 'dense')"
             )
+        object.__setattr__(self, "block_size", check_block_size(self.block_size))
         if self.rehash not in REHASH:
             raise ValueError(f"rehash must be one of {REHASH}, got {self.rehash!r}")
         if self.pairs not in PAIRS:
@@ -123,6 +135,8 @@ class LSHConfig:
             raise ValueError(
                 f"pairs 'random' runs with strategy 'dense' only, got strategy {self.strategy!r}"
             )
+        if self.density not in DENSITIES:
+            raise ValueError(f"density must be one of {DENSITIES}, got {self.density!r}")
         if not isinstance(self.mirror, bool):
             raise ValueError(f"mirror must be True or False, got {self.mirror!r}")
         if not self.mirror and self.mode != "paper":
@@ -336,15 +350,43 @@ def _paper_scores_(scores: Tensor, not_colliding: Tensor, mirror: bool = True) -
     return torch.where(_upper_triangle(n, scores.device), scores, scores.transpose(-1, -2))
 
 
-def random_pairs(not_colliding: Tensor, generator: torch.Generator | None = None) -> Tensor:
+def random_pairs(
+    not_colliding: Tensor, generator: torch.Generator | None = None, real: Tensor | None = None
+) -> Tensor:
     """The random-pairs control: the complement of a random allowed-pair matrix with the same
     density as the collision matrix ``~not_colliding`` in each (batch, head) slice, every pair
-    allowed independently (no locality). Returns the new ``not_colliding``."""
-    density = (~not_colliding).float().mean(dim=(-2, -1), keepdim=True)
+    allowed independently (no locality). Returns the new ``not_colliding``.
+
+    ``real`` (bool, broadcastable to ``not_colliding``): the pairs the density is counted over
+    (:func:`real_pairs`: both tokens real, ``LSHConfig.density="real_keys"``), so that padding
+    content, which decides how padding tokens hash, cannot change real tokens' outputs; ``None``
+    counts every pair, padding included (``density="all"``, the semantics of older models)."""
+    if real is None:
+        density = (~not_colliding).float().mean(dim=(-2, -1), keepdim=True)
+    else:
+        real = real.expand(not_colliding.shape)
+        hits = (~not_colliding & real).sum(dim=(-2, -1), keepdim=True)
+        density = hits / real.sum(dim=(-2, -1), keepdim=True).clamp_min(1)
     draw = torch.rand(
         not_colliding.shape, generator=generator, device=not_colliding.device, dtype=torch.float32
     )
     return draw >= density
+
+
+def real_pairs(attention_mask: Tensor | None, query: Tensor, key: Tensor) -> Tensor | None:
+    """The pairs between real tokens under ``attention_mask`` (``None``: every pair), bool and
+    broadcastable to ``(batch, heads, n_q, n_k)``: what the mask allows, and, in self-attention
+    (as many queries as keys), only rows of real tokens, a token being real when some query may
+    attend to it (padding keys are blocked for every query; padding rows are not blocked)."""
+    target = (*query.shape[:3], key.shape[2])
+    mask = normalize_mask(attention_mask, target, torch.float32)
+    if mask is None:
+        return None
+    allowed = mask.allowed
+    if query.shape[2] == key.shape[2]:
+        tokens = allowed.any(dim=-2)  # (b, h, n): keys some query may attend to
+        allowed = allowed & tokens.unsqueeze(-1)
+    return allowed
 
 
 def paper_score_matrix(
@@ -419,8 +461,18 @@ def lsh_attention(
     fresh hashes from torch's global RNG, so two evaluations of the same model differ; pass a
     generator, seed torch, or use ``rehash="fixed"`` for reproducible evaluation.
 
+    float16 and bfloat16 inputs are scored in float32 (as SDPA accumulates), so finite inputs
+    whose scaled scores exceed float16's 65504 stay finite; results come back in the inputs'
+    dtype. Non-finite inputs are not guarded (a check would cost a device sync per call, and
+    mixed-precision training relies on NaN reaching the loss): as in full attention a NaN key or
+    value reaches every row that attends to it, and in paper mode a NaN query also reaches the
+    rows ``j > i`` that collide with it, through the mirrored score ``(i, j) -> (j, i)``.
+
     Returns the output ``(batch, heads, n_q, head_dim)`` and, for the dense strategy, the
-    probabilities ``(batch, heads, n_q, n_k)`` (``None`` when bucketed, which never forms them).
+    probabilities ``(batch, heads, n_q, n_k)`` (``None`` when bucketed or flex, which never form
+    them). Strategy ``"flex"`` raises with attention dropout while training and has no backward
+    on CPU; ``"bucketed"`` runs as ``"flex"`` on CUDA when no dropout applies
+    (:func:`lshlib.flex.resolve_strategy`).
     Through transformers, ``output_attentions=True`` yields ``()`` for every strategy:
     transformers records attention weights only for its "eager" implementation; call this
     function with the dense strategy to get them.
@@ -443,7 +495,22 @@ def lsh_attention(
         generator=generator,
         layer_idx=layer_idx,
     )
-    if config.strategy == "bucketed":
+    strategy = resolve_strategy(config.strategy, query, dropout if training else 0.0)
+    if strategy == "flex":
+        out = flex_lsh_attention(
+            query,
+            key,
+            value,
+            qb,
+            kb,
+            attention_mask,
+            scaling=scaling,
+            dropout=dropout,
+            training=training,
+            block_size=config.block_size,
+        )
+        return out, None
+    if strategy == "bucketed":
         out = bucketed_attention(
             query,
             key,
@@ -458,7 +525,8 @@ def lsh_attention(
         return out, None
     not_colliding = collision_from_buckets(qb, kb, negate=True)
     if config.pairs == "random":
-        not_colliding = random_pairs(not_colliding, generator)
+        real = real_pairs(attention_mask, query, key) if config.density == "real_keys" else None
+        not_colliding = random_pairs(not_colliding, generator, real)
     return _dense_attention(
         query,
         key,
@@ -484,10 +552,15 @@ def _dense_attention(
     """The dense strategy: every score, then the mode's masking of the pairs that do not
     collide; returns (output, probs)."""
     target = (*query.shape[:3], key.shape[2])
-    mask = normalize_mask(attention_mask, target, query.dtype)
+    # float16 / bfloat16 inputs: scores, softmax and the weighted sum in float32, as SDPA
+    # accumulates (finite inputs whose scores pass 65504 stay finite); results in the inputs'
+    # dtype. float32 and float64 compute in their own dtype.
+    dtype = query.dtype
+    acc = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+    mask = normalize_mask(attention_mask, target, acc)
     # One matmul for all scores, the scaling folded into the (small) query. The in-place ops
     # below are safe for autograd: the matmul's backward needs only its inputs.
-    scores = torch.matmul(query * scaling, key.transpose(-1, -2))
+    scores = torch.matmul(query.to(acc) * scaling, key.to(acc).transpose(-1, -2))
     min_value = torch.finfo(scores.dtype).min
     if config.mode == "paper":
         # Step 4: zero for non-colliding pairs, then the upper triangle (i <= j, the pairs the
@@ -497,9 +570,7 @@ def _dense_attention(
     else:
         blocked = not_colliding if mask is None else not_colliding | ~mask.allowed
     if mask is not None and mask.bias is not None:
-        scores.add_(mask.bias)
-        if scores.dtype not in (torch.float32, torch.float64):
-            scores.clamp_min_(min_value)  # score + bias may round to -inf in float16
+        scores.add_(mask.bias)  # finite: the bias is clamped to finfo(acc).max / 4
     if blocked is not None:
         scores.masked_fill_(blocked, min_value)
     probs = torch.softmax(scores, dim=-1)
@@ -507,7 +578,9 @@ def _dense_attention(
         probs = probs.masked_fill(blocked.all(dim=-1, keepdim=True), 0.0)
     if dropout > 0.0:
         probs = F.dropout(probs, p=dropout, training=True)
-    return torch.matmul(probs, value), probs
+    if acc == dtype:
+        return torch.matmul(probs, value), probs
+    return torch.matmul(probs, value.to(acc)).to(dtype), probs.to(dtype)
 
 
 # --------------------------------------------------------------------------------------------

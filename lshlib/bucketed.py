@@ -100,6 +100,11 @@ def check_dropout(dropout: float) -> float:
     return float(dropout)
 
 
+def _acc(dtype: torch.dtype) -> torch.dtype:
+    """The dtype scores accumulate in: float64 for float64 inputs, else float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 def _fused_cpu_available() -> bool:
     return hasattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu")
 
@@ -334,16 +339,17 @@ class _BucketedAttention(torch.autograd.Function):
     def forward(ctx, query: Tensor, key: Tensor, value: Tensor, plan: _Plan) -> Tensor:
         B, H, n_q, d = query.shape
         dv, rows = value.shape[-1], B * H * n_q
-        acc = torch.float64 if query.dtype == torch.float64 else torch.float32
-        # Queries are scaled once (n*d work) instead of every score.
+        acc = _acc(query.dtype)
+        # Queries are scaled once (n*d work) instead of every score; float16 / bfloat16 work in
+        # float32 (scores past 65504 stay finite, as SDPA), the output in the inputs' dtype.
         q2, k2, v2 = (
-            (query * plan.scaling).reshape(rows, d),
-            key.reshape(-1, d),
-            value.reshape(-1, dv),
+            (query.to(acc) * plan.scaling).reshape(rows, d),
+            key.to(acc).reshape(-1, d),
+            value.to(acc).reshape(-1, dv),
         )
         slabs = range(len(plan.layout.slabs))
         if plan.layout.shape[2] == 1 or not slabs:  # one table: each row is computed once
-            out = query.new_zeros((rows + 1, dv))
+            out = q2.new_zeros((rows + 1, dv))
             lse = torch.full((rows + 1,), float("-inf"), dtype=acc, device=query.device)
             for slab in slabs:
                 dest, o, lse_s = _slab_forward(plan, slab, q2, k2, v2)
@@ -366,13 +372,13 @@ class _BucketedAttention(torch.autograd.Function):
         dv, rows = value.shape[-1], B * H * n_q
         acc = lse.dtype
         q2, k2, v2 = (
-            (query * plan.scaling).reshape(rows, d),
-            key.reshape(-1, d),
-            value.reshape(-1, dv),
+            (query.to(acc) * plan.scaling).reshape(rows, d),
+            key.to(acc).reshape(-1, d),
+            value.to(acc).reshape(-1, dv),
         )
-        pad = query.new_zeros((1, dv))  # the dump row: no gradient flows from padding slots
-        go2 = torch.cat([grad_out.reshape(rows, dv).to(query.dtype), pad])
-        o2 = torch.cat([out.reshape(rows, dv), pad])
+        pad = q2.new_zeros((1, dv))  # the dump row: no gradient flows from padding slots
+        go2 = torch.cat([grad_out.reshape(rows, dv).to(acc), pad])
+        o2 = torch.cat([out.reshape(rows, dv).to(acc), pad])
         inf = lse.new_full((1,), float("inf"))  # +inf LSE: zero probabilities in recompute
         lse2 = torch.cat([torch.where(torch.isfinite(lse), lse, float("inf")), inf])
         dq = torch.zeros(rows + 1, d, dtype=acc, device=query.device)
@@ -380,7 +386,7 @@ class _BucketedAttention(torch.autograd.Function):
         dvv = torch.zeros(v2.shape, dtype=acc, device=query.device)
         for slab in range(len(plan.layout.slabs)):
             q_rows, dest, k_rows, qs, ks, vs = _gather(plan, slab, q2, k2, v2)
-            mask = _slab_mask(plan, slab, q_rows, k_rows, query.dtype)
+            mask = _slab_mask(plan, slab, q_rows, k_rows, acc)
             S, h = qs.shape[:2]
             go, o, lse_s = go2[dest].view(S, h, dv), o2[dest].view(S, h, dv), lse2[dest]
             if _use_fused(plan, slab):
@@ -390,7 +396,7 @@ class _BucketedAttention(torch.autograd.Function):
                     lse_s.view(S, 1, h),
                     0.0,
                     False,
-                    attn_mask=mask.dense(h, query.dtype),
+                    attn_mask=mask.dense(h, acc),
                     scale=1.0,
                 )
             else:
@@ -420,7 +426,7 @@ def _make_plan(
     """Normalise the mask (padding keys leave the buckets) and lay out the slabs."""
     B, H, T, n_q = query_buckets.shape
     n_k = key_buckets.shape[-1]
-    mask = normalize_mask(attention_mask, (B, H, n_q, n_k), query.dtype)
+    mask = normalize_mask(attention_mask, (B, H, n_q, n_k), _acc(query.dtype))
     key_bias = pair_ok = pair_bias = None
     if mask is not None:
         # A key no query may attend to (padding) gets a bucket no query has, so it never

@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import struct
 import zipfile
 from pathlib import Path
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 
 CLOCK_FILE = "lshlib_clock.json"
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+# an incomplete checkpoint moved aside by safeio.quarantine(prefix=True)
+CORRUPT_TAG = safeio.CORRUPT_TAG
+CORRUPT_RE = re.compile(rf"^{CORRUPT_TAG}-checkpoint-(\d+)\.")
 
 
 def _zip_problem(path: Path) -> str | None:
@@ -135,12 +139,46 @@ def newest_valid_checkpoint(out: Path) -> Path | None:
     for folder in folders:
         problem = checkpoint_problem(folder)
         if problem is None:
+            if main_process:
+                remove_superseded(out, folder)
             return folder
         if main_process:
             safeio.quarantine(folder, f"incomplete checkpoint: {problem}", prefix=True)
         else:
             log.warning("skipping incomplete checkpoint %s: %s", folder, problem)
     return None
+
+
+def remove_superseded(out: Path, valid: Path | int | None = None) -> list[Path]:
+    """Delete the incomplete checkpoints moved aside under ``out`` (``corrupt-checkpoint-N.*``)
+    whose step ``N`` the run has validly reached since: the step of ``valid`` (a checkpoint
+    folder, or a step a finished run saved its final model at), else of the newest valid
+    checkpoint. They were kept to be looked at; once a later checkpoint is valid they only take
+    space. Returns the folders deleted."""
+    out = Path(out)
+    aside = [p for p in out.glob(f"{CORRUPT_TAG}-checkpoint-*") if CORRUPT_RE.match(p.name)]
+    if not aside:
+        return []
+    if valid is None:
+        folders = [p for p in out.iterdir() if CHECKPOINT_RE.match(p.name) and p.is_dir()]
+        folders.sort(key=lambda p: int(CHECKPOINT_RE.match(p.name).group(1)), reverse=True)
+        valid = next((p for p in folders if checkpoint_problem(p) is None), None)
+        if valid is None:
+            return []
+    if isinstance(valid, int):
+        reached = valid
+    else:
+        reached = int(CHECKPOINT_RE.match(Path(valid).name).group(1))
+    removed = []
+    for path in sorted(aside):
+        if int(CORRUPT_RE.match(path.name).group(1)) <= reached:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            log.info("removed %s: the run validly reached step %d since", path, reached)
+            removed.append(path)
+    return removed
 
 
 def clock_seconds(checkpoint: Path | None) -> float:

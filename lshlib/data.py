@@ -12,6 +12,7 @@ every document's paragraphs for evaluation (the paper held out 1% of BookCorpus 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import hashlib
@@ -354,18 +355,45 @@ def _book_paragraphs(text: str) -> list[str]:
     return [p for p in paras if p]
 
 
+def _corpus_fix(path: Path) -> str:
+    return (
+        f"Replace {path} with the book's UTF-8 plain-text edition from Project Gutenberg, "
+        f"unedited (data/README.md), or remove it from {path.parent}."
+    )
+
+
+def _read_corpus_file(path: Path) -> str:
+    """A corpus file's text; a file that is not UTF-8 text raises :class:`DataFormatError`
+    naming it and the fix."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataFormatError(
+            f"{path} is not UTF-8 text ({err.reason} at byte {err.start:,}); the corpus holds "
+            f"plain-text files only. {_corpus_fix(path)}"
+        ) from err
+
+
 @functools.lru_cache(maxsize=2)
-def _corpus(root: Path) -> dict[str, dict[str, list[str]]]:
+def _corpus(root: Path, digest: str) -> dict[str, dict[str, list[str]]]:
+    """The corpus paragraphs by split (cached per folder and content, :func:`corpus_digest`)."""
     rows: dict[str, dict[str, list[str]]] = {
         s: {"source": [], "text": []} for s in ("train", "eval")
     }
     for path in corpus_files():
-        raw = path.read_text(encoding="utf-8")
+        raw = _read_corpus_file(path)
         if path.parent.name == "wikitext-2":
             paras = _wikitext_paragraphs(raw)
             source = f"wikitext-2/{path.name}"
         else:
-            paras = _book_paragraphs(strip_gutenberg(raw))
+            try:
+                body = strip_gutenberg(raw)
+            except ValueError as err:
+                raise DataFormatError(
+                    f"{path}: {err}; a book under corpus/gutenberg/ must be a Project Gutenberg "
+                    f"text with its '*** START OF' and '*** END OF' lines. {_corpus_fix(path)}"
+                ) from err
+            paras = _book_paragraphs(body)
             source = f"gutenberg/{path.name}"
         n_eval = max(1, round(len(paras) * CORPUS_EVAL_FRACTION))
         for split, part in (("train", paras[:-n_eval]), ("eval", paras[-n_eval:])):
@@ -375,8 +403,33 @@ def _corpus(root: Path) -> dict[str, dict[str, list[str]]]:
 
 
 def _corpus_key(root: Path) -> str:
-    files = [f"{p.parent.name}/{p.name}:{p.stat().st_size}" for p in corpus_files()]
-    return hashlib.sha1(json.dumps([str(root), files]).encode()).hexdigest()[:16]
+    return hashlib.sha1(json.dumps([str(root), corpus_digest()]).encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=8)
+def _digest(files: tuple[tuple[str, str, int, int, int], ...]) -> str:
+    h = hashlib.sha256()
+    for path, name, *_ in files:
+        h.update(f"{name}\0".encode())
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def corpus_digest() -> str:
+    """SHA-256 (16 hex digits) of the corpus files' names and contents: what the tokenizer and
+    token-id caches are checked against, so an edited file of the same size is noticed. Hashed
+    once per process for each set of file states (path, size, mtime and ctime: any write
+    changes the ctime)."""
+    files = []
+    for p in corpus_files():
+        st = p.stat()
+        files.append(
+            (str(p), f"{p.parent.name}/{p.name}", st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        )
+    return _digest(tuple(files))
 
 
 def load_corpus(split: str = "train") -> datasets.Dataset:
@@ -391,7 +444,7 @@ def load_corpus(split: str = "train") -> datasets.Dataset:
     root = data_dir() / "corpus"
     if corpus_files():
         # Built from an Arrow table with a fingerprint of our own: hashing 40 MB is slow.
-        table = pa.table(_corpus(root)[split])
+        table = pa.table(_corpus(root, corpus_digest())[split])
         return datasets.Dataset(table, fingerprint=f"corpus-{split}-{_corpus_key(root)}")
     hub = _from_hub("corpus", root)
     ds = hub["train" if split == "train" else "validation"].filter(
@@ -405,7 +458,8 @@ def corpus_text(split: str = "train", max_chars: int | None = None) -> list[str]
     if split not in ("train", "eval"):
         raise ValueError(f"unknown corpus split {split!r}; valid splits are: train, eval")
     root = data_dir() / "corpus"
-    texts = _corpus(root)[split]["text"] if corpus_files() else load_corpus(split)["text"]
+    local = corpus_files()
+    texts = _corpus(root, corpus_digest())[split]["text"] if local else load_corpus(split)["text"]
     if max_chars is None:
         return texts
     out, total = [], 0
@@ -469,9 +523,27 @@ def tokenizer_dir(scale: str | None = None) -> Path:
     return runs_dir() / "tokenizers" / f"{scale}-v{settings['vocab_size']}-{key}"
 
 
+CORPUS_STAMP = "lshlib_corpus.json"  # in a tokenizer folder: the corpus_digest it was trained on
+
+
+def _stamp(path: Path) -> str | None:
+    """The corpus digest stored in tokenizer folder ``path`` (``None``: none stored)."""
+    file = path / CORPUS_STAMP
+    if not file.is_file():
+        return None
+    try:
+        return str(json.loads(file.read_text(encoding="utf-8"))["corpus_sha256"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return "unreadable"
+
+
 def _cached_tokenizer(path: Path) -> PreTrainedTokenizerFast | None:
-    """The tokenizer cached in ``path``; ``None`` when absent, or when corrupt (then moved aside
-    with a warning naming it, so that it is rebuilt rather than failing every later run)."""
+    """The tokenizer cached in ``path``; ``None`` when absent, or when corrupt or trained on a
+    corpus whose content has changed since (then moved aside with a warning naming it, so that
+    it is rebuilt rather than failing every later run). The folder's name comes from the
+    corpus files' names and sizes (it is part of every run's name); their content hash
+    (:func:`corpus_digest`) is stored inside it (:data:`CORPUS_STAMP`) and checked here. A
+    cache made before the hash was stored is taken as it is, and stamped."""
     if not path.exists():
         return None
     problem = None
@@ -484,9 +556,20 @@ def _cached_tokenizer(path: Path) -> PreTrainedTokenizerFast | None:
             problem = f"cannot be loaded: {type(err).__name__}: {err}"
         else:
             ids = tok.convert_tokens_to_ids(list(SPECIAL_TOKENS))
-            if ids == list(range(len(SPECIAL_TOKENS))):
+            stamp, digest = _stamp(path), corpus_digest()
+            if ids != list(range(len(SPECIAL_TOKENS))):
+                problem = f"special tokens {SPECIAL_TOKENS} have ids {ids}, expected 0-4"
+            elif stamp is None:  # made before the hash was stored
+                with contextlib.suppress(OSError):
+                    safeio.atomic_write_json(path / CORPUS_STAMP, {"corpus_sha256": digest})
                 return tok
-            problem = f"special tokens {SPECIAL_TOKENS} have ids {ids}, expected 0-4"
+            elif stamp == digest:
+                return tok
+            else:
+                problem = (
+                    f"trained on another corpus (content hash {stamp}, the corpus now {digest}):"
+                    " a corpus file was edited"
+                )
     safeio.quarantine(path, problem)
     return None
 
@@ -505,10 +588,12 @@ def get_tokenizer(scale: str | None = None) -> PreTrainedTokenizerFast:
         return cached
     settings = sizes("tokenizer", scale)
     log.info("training WordPiece tokenizer %s", path.name)
+    digest = corpus_digest()
     tok = train_tokenizer(corpus_text("train", settings["max_chars"]), settings["vocab_size"])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-"))
     tok.save_pretrained(tmp)
+    safeio.atomic_write_json(tmp / CORPUS_STAMP, {"corpus_sha256": digest})
     try:
         tmp.rename(path)
     except OSError:  # another process finished first: keep theirs

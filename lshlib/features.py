@@ -28,8 +28,11 @@ def subset(ds: datasets.Dataset, n: int | None, seed: int = data.SPLIT_SEED) -> 
 
 
 def corpus_ids(tokenizer: PreTrainedTokenizerFast, split: str, max_chars: int | None) -> np.ndarray:
-    """All token ids of a corpus split, concatenated (cached under ``runs/cache``)."""
-    key = hashlib.sha1(json.dumps([tokenizer.name_or_path, split, max_chars]).encode()).hexdigest()
+    """All token ids of a corpus split, concatenated (cached under ``runs/cache``, keyed by the
+    tokenizer, the split, ``max_chars`` and the corpus files' content hash: an edited corpus
+    file, even of the same size, is tokenized again)."""
+    parts = [tokenizer.name_or_path, split, max_chars, data.corpus_digest()]
+    key = hashlib.sha1(json.dumps(parts).encode()).hexdigest()
     path = runs_dir() / "cache" / f"corpus-{split}-{key[:12]}.npy"
     cached = safeio.load_npy(path, np.int32, 1)  # a corrupt cache is reported and rebuilt
     if cached is not None:

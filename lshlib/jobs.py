@@ -3,7 +3,7 @@ collator and the metrics of each task (:class:`Job`). :mod:`lshlib.training` run
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,8 +17,10 @@ from transformers import (
 )
 
 from lshlib import data, features, metrics
-from lshlib.modeling import build_model
+from lshlib.attention import LSHConfig
+from lshlib.modeling import build_model, variant_lsh_config
 from lshlib.trainers import SparseMLMTrainer, TaskTrainer
+from lshlib.variants import RANDOM_VARIANTS
 
 if TYPE_CHECKING:  # for annotations only: lshlib.training imports this module
     from lshlib.training import RunConfig
@@ -39,6 +41,14 @@ class Job:
     sizes: dict[str, Any] = field(default_factory=dict)
 
 
+def lsh_settings(config: RunConfig) -> LSHConfig | None:
+    """The run's LSH settings where the run config changes the variant's: the random-pairs
+    controls' density (``RunConfig.random_density``); ``None`` (the variant's own) otherwise."""
+    if config.variant not in RANDOM_VARIANTS:
+        return None
+    return replace(variant_lsh_config(config.variant), density=config.random_density)
+
+
 def mlm_model(config: RunConfig, vocab_size: int) -> PreTrainedModel:
     """The freshly initialised ``BertForMaskedLM`` of an MLM run (its variant, seed, block size
     and model overrides): what the run trains and what the training benchmark times."""
@@ -47,6 +57,7 @@ def mlm_model(config: RunConfig, vocab_size: int) -> PreTrainedModel:
         config.variant,
         vocab_size=vocab_size,
         seed=config.seed,
+        lsh=lsh_settings(config),
         max_position_embeddings=max(512, config.max_length),
         **config.model_overrides,
     )
@@ -93,6 +104,7 @@ def finetune_model(config: RunConfig, vocab_size: int, pretrained: Path | None) 
         vocab_size=vocab_size,
         seed=config.seed,
         pretrained=pretrained,
+        lsh=None if scratch else lsh_settings(config),
         **(config.model_overrides if scratch else {}),
     )
 

@@ -7,9 +7,13 @@ read as additive). :func:`normalize_mask` decides once, in the mask's own conven
 
 * ``bool``: True = may attend.
 * integer (any int dtype): 1 = may attend, 0 = blocked; other values are an error.
-* float (any float dtype): an entry is blocked iff it is ``-inf`` or at most
-  ``finfo(mask.dtype).min / 2`` (transformers writes ``finfo.min``); other finite values are a
-  bias added to the scores. NaN and ``+inf`` are errors.
+* float (any float dtype): an entry is blocked iff it is at most :data:`BLOCKED_AT` (-10,000):
+  transformers writes ``finfo.min``, ``-inf`` is common, and the original BERT code and older
+  transformers wrote ``-10000.0``, meaning padding. A bias that large would leave a key
+  ``exp(-10000)`` of a row's weight anyway, but a query whose only colliding keys carry it
+  would put all its weight on them: so such entries are blocked (attend to nothing), as full
+  attention effectively does. Other finite values are a bias added to the scores. NaN and
+  ``+inf`` are errors.
 
 The mask must broadcast to ``(batch, heads, n_q, n_k)`` (2-D and 3-D masks get leading ones),
 so ``(b, 1, 1, n)``, ``(b, 1, n, 1)``, ``(b, 1, n, n)`` and ``(n, n)`` all work.
@@ -22,7 +26,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["NormalizedMask", "normalize_mask"]
+__all__ = ["BLOCKED_AT", "NormalizedMask", "normalize_mask"]
+
+BLOCKED_AT = -1e4
+"""Additive mask values at or below this block the pair (older BERT code's padding value)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,7 @@ def normalize_mask(
         return NormalizedMask(mask != 0, None)
     if bool(torch.isnan(mask).any()) or bool(torch.isposinf(mask).any()):
         raise ValueError("a float attention_mask must not contain NaN or +inf")
-    blocked = mask <= torch.finfo(mask.dtype).min / 2  # -inf included
+    blocked = mask <= BLOCKED_AT  # finfo.min, -inf and the legacy -10000.0 included
     bias = None
     if bool(((mask != 0) & ~blocked).any()):
         floor = torch.finfo(dtype).min / 4

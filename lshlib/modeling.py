@@ -36,6 +36,7 @@ from lshlib.attention import (
     current_hash_generator,
     lsh_attention,
 )
+from lshlib.variants import ALL_VARIANTS, CONTROL_VARIANTS, LONG_VARIANTS, TASKS, VARIANTS
 
 __all__ = [
     "VARIANTS",
@@ -56,14 +57,6 @@ __all__ = [
     "sparse_mlm_loss",
 ]
 
-VARIANTS = ("baseline", "lsh_paper", "lsh_masked")
-# The controls of issue 13: the paper's LSH with one thing changed (see lshlib.attention).
-CONTROL_VARIANTS = ("random_paper", "random_masked", "lsh_paper_fixed", "lsh_paper_unmirrored")
-# Masked LSH attention through the sparse bucketed kernel with 4 bits and plain signatures (the
-# kernel's fastest setting, notebook 03): the long-sequence runs of the verdict.
-LONG_VARIANTS = ("lsh_bucketed",)
-ALL_VARIANTS = (*VARIANTS, *CONTROL_VARIANTS, *LONG_VARIANTS)
-TASKS = ("mlm", "sst2", "squad")
 TASK_CLASSES: dict[str, type[PreTrainedModel]] = {
     "mlm": BertForMaskedLM,
     "sst2": BertForSequenceClassification,
@@ -74,10 +67,13 @@ TASK_CLASSES: dict[str, type[PreTrainedModel]] = {
 _VARIANT_SETTINGS: dict[str, dict[str, Any]] = {
     "lsh_paper": {"mode": "paper"},
     "lsh_masked": {"mode": "masked"},
-    "random_paper": {"mode": "paper", "pairs": "random"},
-    "random_masked": {"mode": "masked", "pairs": "random"},
+    # density over the real tokens' pairs (a model saved before has no "density": "all")
+    "random_paper": {"mode": "paper", "pairs": "random", "density": "real_keys"},
+    "random_masked": {"mode": "masked", "pairs": "random", "density": "real_keys"},
     "lsh_paper_fixed": {"mode": "paper", "rehash": "fixed"},
     "lsh_paper_unmirrored": {"mode": "paper", "mirror": False},
+    # on CUDA "bucketed" runs as "flex" at call time (lshlib.flex.resolve_strategy): no config
+    # changes, so every committed run keeps its strategy
     "lsh_bucketed": {"mode": "masked", "strategy": "bucketed", "bits": 4, "table_size": None},
 }
 

@@ -19,8 +19,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
-
 from lshlib.scales import get_scale
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +65,8 @@ def figures_base() -> Path:
 
 def device_kind() -> str:
     """``cuda`` when a GPU is visible, else ``cpu``: the device runs and benchmarks use."""
+    import torch  # here, not at the top: the command line checks folders before torch loads
+
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -78,13 +78,15 @@ def figures_dir(scale: str | None = None) -> Path:
     return path
 
 
-def results_dir(scale: str | None = None, device: str | None = None) -> Path:
+def results_dir(scale: str | None = None, device: str | None = None, create: bool = True) -> Path:
     """``results/<scale>/`` for CPU records, ``results/<scale>-<device>/`` for another device
-    kind (``device`` defaults to :func:`device_kind`); created if missing."""
+    kind (``device`` defaults to :func:`device_kind`); created if missing, unless ``create`` is
+    false (readers: they never write)."""
     s = get_scale(scale)
     kind = device or device_kind()
     path = results_base() / (s if kind == "cpu" else f"{s}-{kind}")
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

@@ -16,6 +16,7 @@ run trained again (``make reproduce``) is scored again.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -80,12 +81,28 @@ def _finetune(model, config: RunConfig, tokenizer, tmp: str) -> dict[str, list]:
     return {"exact_match": [s["exact_match"] for s in scores], "f1": [s["f1"] for s in scores]}
 
 
+def _read_cached(path: Path) -> tuple[dict | None, str | None]:
+    """The cached scores in ``path`` (``None`` when absent or unreadable) and, when unreadable,
+    why; read-only."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as err:  # JSONDecodeError, UnicodeDecodeError: ValueErrors
+        return None, f"it is unreadable ({err})"
+    if not isinstance(value, dict):
+        return None, f"it holds {type(value).__name__}, not a JSON object"
+    return value, None
+
+
 def example_scores(config: RunConfig, save: bool = True) -> dict[str, Any]:
     """The per-example test scores of ``config``'s finished run (cached; see the module).
 
-    Raises ``FileNotFoundError`` naming the run when its final model is not in ``runs/``."""
+    Raises ``FileNotFoundError`` naming the run when its final model is not in ``runs/``.
+    Reading never moves the cache file (it sits beside the committed records): an unreadable
+    one is scored again and overwritten, or named in the error when the model is missing."""
     path = examples_path(config)
-    cached = safeio.load_json_dict(path)
+    cached, unreadable = _read_cached(path)
     record = load_record(config) or {}
     stamp = record.get("finished_at")
     if cached is not None and cached.get("run") == config.name and cached.get("finished") == stamp:
@@ -96,6 +113,11 @@ def example_scores(config: RunConfig, save: bool = True) -> dict[str, Any]:
             f"run {config.name} has no final model under {final.parent}; train it first "
             f"(`python -m lshlib.training --scale {config.scale} --task {config.task} "
             f"--variant {config.variant} --seed {config.seed}`)"
+            + (
+                f", or restore {path} (`git checkout -- {path}`): {unreadable}"
+                if unreadable
+                else ""
+            )
         )
     tokenizer = data.get_tokenizer(config.scale)
     with quiet_bars():

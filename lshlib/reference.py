@@ -15,6 +15,8 @@ from torch import Tensor
 
 __all__ = ["stacked_buckets", "authors_attention", "masked_attention_loop"]
 
+BLOCKED_AT = -1e4  # additive mask values at or below it block the pair (as lshlib.masks)
+
 
 def stacked_buckets(
     rows: Tensor, hyperplanes: Tensor, coefficients: Tensor | None, table_size: int | None
@@ -134,7 +136,7 @@ def masked_attention_loop(
                     j
                     for j in range(n_k)
                     if bool((qids[:, i] == kids[:, j]).any())
-                    and (mask is None or float(mask[b, h, i, j]) > torch.finfo(mask.dtype).min / 2)
+                    and (mask is None or float(mask[b, h, i, j]) > BLOCKED_AT)
                 ]
                 if not allowed:
                     continue

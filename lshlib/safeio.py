@@ -6,7 +6,8 @@ go to a temporary file in the same folder, are flushed to disk, then renamed ove
 a kill leaves either the old file or the new one, never half of one. A file found corrupt anyway
 (written by an older version, truncated by a full disk, edited by hand) is reported with its
 path and renamed by :func:`quarantine`, so the next step rebuilds it rather than every later run
-failing on it.
+failing on it. Run records are moved aside by the training path only: reports and notebooks read
+them through :mod:`lshlib.records`, which never renames or writes.
 """
 
 from __future__ import annotations

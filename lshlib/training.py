@@ -10,7 +10,11 @@ resumes from its newest *valid* checkpoint under ``runs/training/<scale>/<name>/
 checkpoints (a kill during a save) and corrupt records are reported with their path and moved
 aside (:mod:`lshlib.checkpoints`, :mod:`lshlib.safeio`), and a resumed run's record equals an
 uninterrupted run's except for wall-clock fields (:func:`lshlib.checkpoints.without_wall_clock`).
-Model inputs come from :mod:`lshlib.features`, sizes from :data:`lshlib.scales.TRAINING`.
+Only training moves records aside: readers (:func:`load_record` by default, the reports and
+notebooks) never move or write one and fail naming a bad one (:mod:`lshlib.records`, whose
+schema every record is checked against when written and read). One process trains a run at a
+time (:func:`run_lock`), and :class:`RunConfig` checks every setting's range before anything
+runs. Model inputs come from :mod:`lshlib.features`, sizes from :data:`lshlib.scales.TRAINING`.
 
 MLM runs (every scale) use :class:`lshlib.trainers.SparseMLMTrainer`: the vocabulary projection
 only at the masked positions, in training and evaluation. Fine-tuning runs exist for every
@@ -26,13 +30,13 @@ the run's name records ``processes``, and the main process writes records and ch
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import math
+import numbers
 import os
 import platform
 import re
@@ -43,6 +47,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# First, before torch: under ``python -m lshlib.training`` it checks the command line at import.
+from lshlib import cli
+
+# isort: split
 import accelerate
 import datasets
 import tokenizers
@@ -56,26 +64,109 @@ from transformers import (
     TrainingArguments,
 )
 
-from lshlib import checkpoints, data, diagnostics, features, jobs, metrics, safeio, scoring
+from lshlib import (
+    checkpoints,
+    data,
+    diagnostics,
+    features,
+    jobs,
+    metrics,
+    records,
+    runlock,
+    safeio,
+    scoring,
+)
+from lshlib.cli import REUSE_ENV_VAR, REUSE_MODES
 from lshlib.measure import commit, cpu_model
-from lshlib.modeling import CONTROL_VARIANTS, LONG_VARIANTS, VARIANTS
 from lshlib.paths import results_dir, runs_dir
+from lshlib.runlock import RunLockedError  # noqa: F401 - raised by run_lock
 from lshlib.scales import SCALES, get_scale, sizes
 from lshlib.trainers import Diagnostics, RunClock, StopAt, TextProgress
+from lshlib.variants import (  # noqa: F401 - re-exported: lshlib.training's names since long
+    CONTROL_VARIANTS,
+    FINETUNE_TASKS,
+    FINETUNE_VARIANTS,
+    LONG_VARIANTS,
+    RANDOM_VARIANTS,
+    RUN_VARIANTS,
+    SCRATCH,
+    TASKS,
+    VARIANTS,
+)
 
 log = logging.getLogger(__name__)
 
-TASKS: tuple[str, ...] = ("mlm", "sst2", "squad")
-FINETUNE_TASKS: tuple[str, ...] = ("sst2", "squad")
-# Keys a finished record must have; a record without them is corrupt (moved aside, rerun).
+# Keys a finished record must have (the full schema: lshlib.records.RunRecord).
 RECORD_KEYS: frozenset[str] = frozenset({"name", "status", "config", "final", "steps"})
-REUSE_ENV_VAR = "LSHLIB_REUSE"
-REUSE_MODES: tuple[str, ...] = ("results", "runs")  # which finished runs :func:`run` reuses
-# The random-initialisation control of fine-tuning: the baseline model, no pretraining.
-SCRATCH = "scratch"
-FINETUNE_VARIANTS: tuple[str, ...] = (*VARIANTS, SCRATCH)
-# Every variant a run may have: the main ones, scratch, and the attention controls.
-RUN_VARIANTS: tuple[str, ...] = (*FINETUNE_VARIANTS, *CONTROL_VARIANTS, *LONG_VARIANTS)
+# How the random-pairs controls compute their density (lshlib.attention.random_pairs): over the
+# real (non-padding) pairs, or, as the committed runs made before it was a setting, over all.
+RANDOM_DENSITIES: tuple[str, ...] = ("all", "real_keys")
+
+MAX_LENGTH_RANGE: tuple[int, int] = (8, 8192)  # RunConfig.max_length, checked before any tensor
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_ranges(c: RunConfig) -> None:
+    """Every numeric field of ``c`` within its range, else ``ValueError`` naming the field, the
+    value and the range (before anything is allocated: ``max_length=100000`` fails here)."""
+    low, high = MAX_LENGTH_RANGE
+    ints = {  # name: (lowest value, highest value or None)
+        "seed": (0, 2**32 - 1),
+        "max_length": (low, high),
+        "doc_stride": (1, None),
+        "batch_size": (1, None),
+        "eval_batch_size": (1, None),
+        "logging_steps": (1, None),
+        "eval_steps": (1, None),
+        "save_steps": (1, None),
+        "processes": (1, None),
+    }
+    for name, (lo, hi) in ints.items():
+        value = getattr(c, name)
+        if not _is_int(value) or value < lo or (hi is not None and value > hi):
+            span = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
+            raise ValueError(f"{name} must be an integer {span}, got {value!r}")
+    for name in ("max_train", "max_eval", "max_test", "corpus_chars"):
+        value = getattr(c, name)
+        if value is not None and (not _is_int(value) or value < 1):
+            raise ValueError(f"{name} must be None (all) or an integer >= 1, got {value!r}")
+    if c.task == "squad" and c.doc_stride >= c.max_length:
+        raise ValueError(
+            f"doc_stride must be below max_length={c.max_length} (SQuAD windows overlap by it), "
+            f"got {c.doc_stride!r}"
+        )
+    for name in ("epochs", "learning_rate"):
+        value = getattr(c, name)
+        if not _is_real(value) or value <= 0:
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    if not _is_real(c.weight_decay) or c.weight_decay < 0:
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {c.weight_decay!r}")
+    if not _is_real(c.mlm_probability) or not 0 < c.mlm_probability < 1:
+        raise ValueError(f"mlm_probability must lie in (0, 1), got {c.mlm_probability!r}")
+    fraction = _is_real(c.warmup) and 0 <= c.warmup < 1
+    if not (fraction or (_is_int(c.warmup) and c.warmup >= 0)):
+        raise ValueError(
+            "warmup must be a fraction of the steps in [0, 1) or an integer number of steps "
+            f">= 0, got {c.warmup!r}"
+        )
+    if not isinstance(c.pad_to_max_length, bool):
+        raise ValueError(f"pad_to_max_length must be True or False, got {c.pad_to_max_length!r}")
+    if c.random_density not in RANDOM_DENSITIES:
+        raise ValueError(
+            f"random_density must be one of {RANDOM_DENSITIES}, got {c.random_density!r}"
+        )
+    if c.random_density != "all" and c.variant not in RANDOM_VARIANTS:
+        raise ValueError(
+            f"random_density applies to the random-pairs controls ({', '.join(RANDOM_VARIANTS)}) "
+            f"only, got {c.random_density!r} for variant {c.variant!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -115,8 +206,12 @@ class RunConfig:
     max_steps: int | None = None  # the schedule's length in steps (instead of `epochs`)
     lr_schedule: str = "linear"  # after warm-up: "linear" decay to 0, or "constant"
     qk_lr_scale: float = 1.0  # learning rate of W_Q and W_K relative to the others
+    # random-pairs controls: density over the real pairs ("real_keys", what run_config sets) or
+    # over all pairs, padding included ("all": the committed runs' semantics)
+    random_density: str = "all"
 
     def __post_init__(self) -> None:
+        _check_ranges(self)
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; valid tasks are: {', '.join(TASKS)}")
         valid = tuple(v for v in RUN_VARIANTS if not (self.task == "mlm" and v == SCRATCH))
@@ -179,6 +274,7 @@ OPTIONAL_DEFAULTS: dict[str, Any] = {
     "max_steps": None,
     "lr_schedule": "linear",
     "qk_lr_scale": 1.0,
+    "random_density": "all",
 }
 LR_SCHEDULES = {"linear": "linear", "constant": "constant_with_warmup"}  # transformers' names
 PROBE_BLOCKS = 64  # the diagnostics' fixed probe: the first blocks of the MLM evaluation set
@@ -195,6 +291,8 @@ def run_config(task: str, variant: str, scale: str | None = None, seed: int = 42
     values: dict[str, Any] = sizes(f"training/{task}", scale)
     values["tokenizer"] = data.tokenizer_dir(scale).name
     values["processes"] = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun / accelerate
+    if variant in RANDOM_VARIANTS:  # density over real pairs: a new name, not the old runs'
+        values["random_density"] = "real_keys"
     values.update(overrides)
     if task != "mlm" and variant != SCRATCH and "pretrained" not in overrides:
         model = (
@@ -219,30 +317,39 @@ def run_dir(config: RunConfig) -> Path:
     return runs_dir() / "training" / config.scale / config.name
 
 
-def load_record(config: RunConfig) -> dict | None:
-    """The finished run's JSON record, or ``None`` if absent or written for another config.
+def load_record(config: RunConfig, *, quarantine: bool = False) -> dict | None:
+    """The finished run's JSON record, or ``None`` when there is none.
 
-    A corrupt record (truncated, empty, ``[]``, ``null``, or missing :data:`RECORD_KEYS`) is
-    reported with its path and moved aside, so the run is redone (resumed from its newest
-    valid checkpoint) instead of every later call failing on it. With ``LSHLIB_REUSE=runs``
-    (``make reproduce``) a record counts only if the run's final model is in the local run
-    cache (``runs/``): committed records are then recomputed, not reused.
+    Reading (the default; reports, notebooks, ``make figures``) is read-only: a record that is
+    not valid JSON, does not match :class:`lshlib.records.RunRecord` (truncated, ``status``
+    other than ``finished``, a missing ``final.validation_accuracy``) or holds another
+    configuration raises :class:`lshlib.records.RecordError` naming the file, the problem and
+    the fix; nothing is moved or written. ``quarantine=True`` is the training path's
+    (:func:`run`): there a corrupt record is reported, moved aside and ``None`` returned, so the
+    run is redone (resumed from its newest valid checkpoint), and a record of another
+    configuration counts as absent (the run overwrites it). With ``LSHLIB_REUSE=runs`` (``make
+    reproduce``) a record counts only if the run's final model is in the local run cache
+    (``runs/``): committed records are then recomputed, not reused.
     """
-    path = results_path(config.scale, config.name)
-    record = safeio.load_json_dict(path)
+    path = results_dir(config.scale, create=False) / f"{config.name}.json"
+    if not quarantine:
+        record = records.read_record(path, config.to_dict())
+    else:
+        record = safeio.load_json_dict(path)
+        problem = None if record is None else records.record_problem(record)
+        if problem is not None:
+            safeio.quarantine(path, f"not a finished run record ({problem})")
+            return None
+        if record is not None and record["config"] != config.to_dict():
+            return None
     if record is None:
-        return None
-    missing = sorted(RECORD_KEYS - set(record))
-    if missing or record["status"] != "finished":
-        reason = f"missing keys {missing}" if missing else f"status {record['status']!r}"
-        safeio.quarantine(path, f"not a finished run record ({reason})")
         return None
     reuse = os.environ.get(REUSE_ENV_VAR, "results").strip() or "results"
     if reuse not in REUSE_MODES:
         raise ValueError(f"{REUSE_ENV_VAR}={reuse!r}; valid values: {', '.join(REUSE_MODES)}")
     if reuse == "runs" and not (run_dir(config) / "final" / "config.json").is_file():
         return None
-    return record if record.get("config") == config.to_dict() else None
+    return record
 
 
 class MissingRunError(FileNotFoundError):
@@ -252,18 +359,25 @@ class MissingRunError(FileNotFoundError):
 # --------------------------------------------------------------------------- running
 
 
+def _precision() -> str:
+    """The Trainer's compute precision: bf16 autocast on a CUDA device that has it, else fp32."""
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+
+
 def _device() -> dict[str, Any]:
     if torch.cuda.is_available():
         return {
             "type": "cuda",
             "name": torch.cuda.get_device_name(0),
             "count": torch.cuda.device_count(),
+            "precision": _precision(),
         }
     return {
         "type": "cpu",
         "name": platform.processor() or platform.machine(),
         "model": cpu_model(),
         "threads": torch.get_num_threads(),
+        "precision": _precision(),
     }
 
 
@@ -330,9 +444,11 @@ def pretrained_model_dir(config: RunConfig, *, chain: bool = False) -> Path:
             f"`python -m lshlib.training --scale {config.scale} --task mlm "
             f"--variant {config.variant} --seed {config.seed}`, or call run(..., chain=True)"
         )
-    log.info("pretrained model %s missing: running it", mlm.name)
-    with quiet_bars():  # not run(): its record may be here while its model is not
-        _train(mlm, callbacks=None, progress=True, chain=False)
+    with run_lock(mlm):  # not run(): its record may be here while its model is not
+        if not (final / "config.json").is_file():  # made meanwhile by the lock's holder?
+            log.info("pretrained model %s missing: running it", mlm.name)
+            with quiet_bars():
+                _train(mlm, callbacks=None, progress=True, chain=False)
     return final
 
 
@@ -350,19 +466,39 @@ def run(
     :func:`run` again resumes from the last checkpoint. A fine-tuning run whose pretraining run
     is missing fails with :class:`MissingRunError`, unless ``chain`` asks to make it first.
     """
-    record = load_record(config)
-    if record is not None:
-        if progress:  # one line in place of the run's progress bar
-            tqdm.write(
-                f"{config.name}: finished earlier, record read ({record['steps']:,} steps, "
-                f"{record['train_seconds'] / 60:.1f} min of training on "
-                f"{record['device']['type']})",
-                file=sys.stderr,
-            )
-        return record
+    record = load_record(config, quarantine=True)
+    if record is None:
+        with run_lock(config):  # one writer per run: a second process waits here
+            record = load_record(config, quarantine=True)  # finished by the lock's holder?
+            if record is None:
+                with quiet_bars():
+                    return _train(config, callbacks=callbacks, progress=progress, chain=chain)
+    if progress:  # one line in place of the run's progress bar
+        tqdm.write(
+            f"{config.name}: finished earlier, record read ({record['steps']:,} steps, "
+            f"{record['train_seconds'] / 60:.1f} min of training on "
+            f"{record['device']['type']})",
+            file=sys.stderr,
+        )
+    return record
 
-    with quiet_bars():
-        return _train(config, callbacks=callbacks, progress=progress, chain=chain)
+
+def lock_path(config: RunConfig) -> Path:
+    """The run's lock file, beside its folder: ``runs/training/<scale>/<name>.lock``."""
+    return run_dir(config).parent / f"{config.name}.lock"
+
+
+@contextlib.contextmanager
+def run_lock(config: RunConfig, timeout: float | None = None):
+    """Hold the run's lock file (:func:`lock_path`; :func:`lshlib.runlock.hold`) while the block
+    runs, so no two processes ever train one run: a second one waits, naming the holder's PID
+    (``timeout`` seconds at most, then :class:`lshlib.runlock.RunLockedError`); a killed
+    holder's lock is free at once. Under data parallelism process 0 holds it for all."""
+    if int(os.environ.get("RANK", "0") or 0) != 0:
+        yield
+        return
+    with runlock.hold(lock_path(config), f"run {config.name}", timeout):
+        yield
 
 
 @contextlib.contextmanager
@@ -425,7 +561,7 @@ def _training_arguments(config: RunConfig, out: Path) -> TrainingArguments:
         save_total_limit=2,
         seed=config.seed,
         data_seed=config.seed,
-        bf16=cuda and torch.cuda.is_bf16_supported(),
+        bf16=_precision() == "bf16",
         report_to="none",
         disable_tqdm=True,  # our TextProgress bar instead (see lshlib.trainers)
         include_num_input_tokens_seen="non_padding",
@@ -577,9 +713,10 @@ def _train(
     if probes:  # inside the evaluations' seconds: how much of them the diagnostics took
         record["stages"]["diagnostics_seconds"] = probes[0].seconds
     _save_final(trainer, out)
-    if trainer.is_world_process_zero():
-        path = results_path(config.scale, config.name)
-        safeio.atomic_write_json(path, record, indent=1, default=float)
+    if trainer.is_world_process_zero():  # checked, strict JSON (non-finite numbers: null)
+        record = records.write_record(results_path(config.scale, config.name), record)
+        # checkpoints moved aside earlier: the final model supersedes them
+        checkpoints.remove_superseded(out, trainer.state.global_step)
     return record
 
 
@@ -610,20 +747,17 @@ def run_all(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m lshlib.training --scale S --task T --variant V --seed N`` (``all`` allowed)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", default=None, choices=SCALES)
-    parser.add_argument("--task", default="all", choices=(*TASKS, "all"))
-    parser.add_argument("--variant", default="all", choices=(*FINETUNE_VARIANTS, "all"))
-    parser.add_argument("--seed", type=int, default=42)
-    ns = parser.parse_args(argv)
+    """``python -m lshlib.training --scale S --task T --variant V --seed N`` (``all`` allowed;
+    the command line is parsed and checked by :mod:`lshlib.cli`, before torch loads)."""
+    ns = cli.parse(argv)
     logging.basicConfig(level=logging.INFO)
-    tasks = TASKS if ns.task == "all" else (ns.task,)
-    for task in tasks:
-        valid = VARIANTS if task == "mlm" else FINETUNE_VARIANTS  # scratch: no pretraining run
-        for variant in valid if ns.variant == "all" else set(valid) & {ns.variant}:
-            record = run(run_config(task, variant, ns.scale, ns.seed), chain=True)
-            log.info("%s: %s", record["name"], json.dumps(record.get("final", record)))
+    try:  # settings from the environment (folders, WORLD_SIZE) fail here, as one line
+        configs = [run_config(task, v, ns.scale, ns.seed) for task, v in cli.runs_of(ns)]
+    except (ValueError, OSError) as err:
+        cli.fail(str(err))
+    for config in configs:
+        record = run(config, chain=True)
+        log.info("%s: %s", record["name"], json.dumps(record.get("final", record)))
 
 
 if __name__ == "__main__":

@@ -164,7 +164,11 @@ def run_plan(
     # a text bar (a notebook widget is saved stuck at 0%); its last state is the saved line
     bar = tqdm(total=len(ordered), desc="verdict runs", disable=not progress, unit="run",
                mininterval=10)  # fmt: skip
-    serial = ordered if workers == 1 else [c for c in ordered if training.load_record(c)]
+    serial = (
+        ordered
+        if workers == 1
+        else [c for c in ordered if training.load_record(c, quarantine=True)]
+    )
     for config in serial:
         bar.set_postfix_str(config.name, refresh=False)
         done[config.name] = training.run(config, progress=False, chain=True)

@@ -105,9 +105,9 @@ def test_control_variants_change_one_thing_and_train_without_nan():
         v: {k for k, x in variant_lsh_config(v).to_dict().items() if x != getattr(paper, k)}
         for v in CONTROL_VARIANTS
     }
-    assert changed == {
-        "random_paper": {"pairs"},
-        "random_masked": {"pairs", "mode"},
+    assert changed == {  # density: how random pairs count their density (real tokens only)
+        "random_paper": {"pairs", "density"},
+        "random_masked": {"pairs", "mode", "density"},
         "lsh_paper_fixed": {"rehash"},
         "lsh_paper_unmirrored": {"mirror"},
     }

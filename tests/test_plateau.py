@@ -94,7 +94,8 @@ def test_evaluation_rng_leaves_the_training_rng_alone():
 
 
 def test_jobs_pair_by_seed_and_chain_their_transfer():
-    jobs = plateau.jobs("laptop")
+    jobs = plateau.seed_jobs("laptop")
+    assert plateau.jobs("laptop")[: len(jobs)] == jobs  # the mechanism arms queue behind
     arms = {(j.pretraining.variant, j.pretraining.seed) for j in jobs}
     assert {("baseline", s) for s in range(1, 6)} <= arms
     assert {("lsh_paper", s) for s in range(1, 6)} <= arms
