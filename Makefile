@@ -17,7 +17,7 @@ export TOKENIZERS_PARALLELISM ?= false
 # calls it: reproduce records its own).
 CLOCK_FIGURES ?= 1
 
-.PHONY: setup test unit slow nbtest reproduce figures readme lab app bench bench-training plateau long lint format clean
+.PHONY: setup test unit slow nbtest reproduce figures readme lab app bench bench-gpu bench-training plateau long lint format clean
 
 setup: $(STAMP)
 
@@ -87,6 +87,13 @@ app: setup
 # Benchmarks write results/<scale>[-<device>]/*.json; run them on an otherwise idle machine.
 bench: setup
 	$(PY) benchmarks/attention.py
+
+# The accelerator benchmark (lshlib.gpu_bench): SDPA, eager, bucketed and FlexAttention in bf16 on
+# one GPU, under 4 minutes on an H100; writes results/laptop-cuda/attention_bench.json after every
+# length. No setup: it needs only torch (and transformers for the training step), so it runs with
+# .venv's Python when there is one, else python3 with the repository on PYTHONPATH.
+bench-gpu:
+	PYTHONPATH=. $(if $(wildcard $(PY)),$(PY),$(PYTHON)) -m lshlib.bench --device cuda
 
 # The plateau jobs (lshlib.plateau): seeds 1-5 of baseline and lsh_paper, 1-3 of lsh_paper_fixed,
 # each stopped at step 16,000 with its chained SST-2 transfer, two at a time on one thread each,

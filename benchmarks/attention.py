@@ -4,7 +4,7 @@ as it goes and saved after every length to ``results/<scale>[-<device>]/attentio
 
     python benchmarks/attention.py            # full grid, ~10 min on a 2-core CPU
     python benchmarks/attention.py --quick    # reduced grid, ~1 min
-    python benchmarks/attention.py --device cuda
+    python benchmarks/attention.py --device cuda   # = python -m lshlib.bench (lshlib.gpu_bench)
 
 Benchmark only on an idle machine: the record keeps the load average at start and end.
 """
@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> Path:
     torch.set_num_threads(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     kind = torch.device(args.device).type
+    if kind != "cpu":  # the accelerator grid (FlexAttention included) writes that device's file
+        extra = ["--quick"] * args.quick + (["--out", str(args.out)] if args.out else [])
+        return bench.main(["--device", args.device, *extra])
     path = args.out or bench.bench_path("smoke" if args.quick else "laptop", kind)
     print(f"machine: {bench.machine_info()}", flush=True)
 

@@ -16,6 +16,11 @@ What runs (batch 1, 2 heads, head_dim 64, float32 unless stated):
   chunk length 64, one hash round, buckets chosen by transformers for the length).
 * ``authors``: ``lshlib.reference.authors_attention``, the paper's per-(batch, head) Python loop,
   only where it finishes quickly (``AUTHORS_MAX_N``).
+
+``python -m lshlib.bench --device cuda`` (:func:`main`, ``make bench-gpu``) runs the accelerator
+grid of :mod:`lshlib.gpu_bench` instead (FlexAttention included). Importing this module stays
+light (torch and lshlib only; transformers is imported where the Reformer and the training
+steps need it), so that grid runs on a machine without ``datasets`` or an installed project.
 """
 
 from __future__ import annotations
@@ -28,13 +33,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.profiler import ProfilerActivity, profile
-from transformers import ReformerConfig
-from transformers.models.reformer.modeling_reformer import LSHSelfAttention
 
 from lshlib import safeio
 from lshlib.attention import LSHConfig, lsh_attention
 from lshlib.bucketed import plan_layout
+from lshlib.flex import flex_on_cuda
 from lshlib.hashing import HashSetting, buckets, draw_hash_params
 from lshlib.measure import (
     CPU_MEMORY_METHOD,
@@ -49,7 +52,6 @@ from lshlib.measure import (
     rss_growth,
     time_call,
 )
-from lshlib.modeling import build_model, sparse_mlm_loss, variant_lsh_config
 from lshlib.paths import REPO_ROOT, results_dir
 from lshlib.reference import authors_attention
 from lshlib.scales import get_scale
@@ -73,6 +75,9 @@ def eager(q, k, v, scale):
 
 def reformer_module(n: int, device):
     """A fresh Reformer LSH self-attention (fresh so transformers picks buckets for ``n``)."""
+    from transformers import ReformerConfig
+    from transformers.models.reformer.modeling_reformer import LSHSelfAttention
+
     cfg = ReformerConfig(
         hidden_size=HEADS * HEAD_DIM,
         num_attention_heads=HEADS,
@@ -273,6 +278,8 @@ def training_steps(
     """Median time of one BERT-tiny MLM training step (forward, backward, AdamW) with the
     sparse MLM head (:func:`lshlib.modeling.sparse_mlm_loss`) for each ``{name: lsh}``
     (``None`` = the SDPA baseline)."""
+    from lshlib.modeling import build_model, sparse_mlm_loss
+
     inputs = _mlm_batch(batch, n, vocab, device)
     result: dict = {"shape": {"batch": batch, "n": n, "vocab": vocab}, "head": "sparse"}
     for name, config in lsh.items():
@@ -299,6 +306,8 @@ def training_steps(
 def training_step(device, quick: bool) -> dict:
     """BERT-tiny MLM steps at the paper's batch 8 x 512 (vocabulary 32,000): SDPA against
     masked-mode LSH with the paper's hashing, dense and bucketed."""
+    from lshlib.modeling import variant_lsh_config
+
     base = variant_lsh_config("lsh_masked")
     lsh = {"baseline": None}
     for strategy in ("dense", "bucketed"):
@@ -373,6 +382,8 @@ def profile_call(
     """Where one bucketed call spends its time: ``torch.profiler`` over one forward (and
     backward) at length ``n`` after a warm-up call, the ``top`` operators by self CPU time with
     their share of the total."""
+    from torch.profiler import ProfilerActivity, profile
+
     gen = torch.Generator().manual_seed(0)
     shape = (BATCH, HEADS, n, HEAD_DIM)
     q, k, v = (torch.randn(shape, generator=gen).requires_grad_() for _ in range(3))
@@ -448,7 +459,14 @@ def run(*, quick: bool = False, device: str = "cpu", on_row=None, on_length=None
     """The whole benchmark as one record (``quick``: a reduced grid of about a minute).
 
     ``on_row(row)`` sees each measurement; ``on_length(record)`` the record so far after each
-    length (to save partial results)."""
+    length (to save partial results). ``bucketed`` is the bucketed kernel on every device (not
+    FlexAttention, which it would become on CUDA: :func:`lshlib.flex.resolve_strategy`); the
+    accelerator grid with FlexAttention is :func:`lshlib.gpu_bench.run_grid`."""
+    with flex_on_cuda(False):
+        return _run(quick=quick, device=device, on_row=on_row, on_length=on_length)
+
+
+def _run(*, quick: bool, device: str, on_row, on_length) -> dict:
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but CUDA is not available")
@@ -531,3 +549,17 @@ def load_or_run(scale: str | None = None) -> tuple[dict, str]:
         return record, "ran the quick benchmark (smoke scale)"
     safeio.atomic_write_json(path, record, indent=1, default=str)
     return record, f"ran the benchmark, wrote {_shown(path)}"
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """``python -m lshlib.bench [--device cuda]``: the accelerator grid of
+    :mod:`lshlib.gpu_bench` (``make bench-gpu``); the CPU grid's command line is
+    ``benchmarks/attention.py`` (``make bench``). Imports neither ``datasets`` nor
+    ``transformers`` until the training step needs the latter."""
+    from lshlib.gpu_bench import main as grid_main
+
+    return grid_main(argv)
+
+
+if __name__ == "__main__":
+    main()

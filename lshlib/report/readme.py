@@ -13,10 +13,12 @@ import json
 import math
 from pathlib import Path
 
-from lshlib import metrics, theory, verdict, wallclock
+from lshlib import exits, gpu_bench, metrics, theory, verdict, wallclock
 from lshlib.baselines import LEXICAL_FILE
 from lshlib.bench import crossover_table
 from lshlib.paths import REPO_ROOT, results_dir
+from lshlib.records import RecordError
+from lshlib.report import plateau as plateau_report
 from lshlib.report import verdict as verdict_report
 from lshlib.report.cost import target_report
 from lshlib.report.training import GOALS
@@ -212,9 +214,15 @@ def long_lines(scale: str) -> list[str]:
     plateau = verdict.plateau_summary(scale)
     seq = verdict.long_records(scale)["long_sequence"]
     n = verdict.long_plan(scale)["long_sequence"][0].max_length
+    rows = exits.exit_rows(exits.plateau_records(scale))
+    said = plateau_report.result_sentences(rows, exits.primary_test(rows), exits.descriptive(rows))
     return [
-        "**The plateau** (`make long`: one long MLM run each of the baseline, `lsh_paper` and "
-        "`lsh_paper_fixed`): "
+        "**The plateau, pre-registered** (`make plateau`, notebook 06): "
+        + plateau_report.rule_sentence() + " " + plateau_report.plan_sentence(scale) + " "
+        + " ".join(said),
+        "",
+        "**The plateau, exploratory** (`make long`: one long MLM run each of the baseline, "
+        "`lsh_paper` and `lsh_paper_fixed`, seed 42, the runs that motivated the rule): "
         + (verdict_report.plateau_conclusion(plateau[1]) + " " if plateau else "")
         + ("" if all(verdict.long_records(scale)["plateau"])
            else verdict.long_missing(scale, "plateau").capitalize() + "."),
@@ -301,6 +309,7 @@ def results_section(scale: str = "laptop") -> str:
         long_lines(scale),
         theory_lines(),
         bench_lines(_read(bench_path), str(rel)),
+        gpu_bench.readme_lines(gpu_bench.load(scale), scale),
         training_lines(scale),
         pipeline_lines(scale),
         make_time_lines(scale),
@@ -309,23 +318,46 @@ def results_section(scale: str = "laptop") -> str:
     return f"{BEGIN}\n{body}\n{END}"
 
 
-def update_readme(path: Path = REPO_ROOT / "README.md", scale: str = "laptop") -> bool:
-    """Rewrite the generated block of ``path``; returns whether it changed."""
+def update_readme(
+    path: Path = REPO_ROOT / "README.md", scale: str = "laptop", check: bool = False
+) -> bool:
+    """Rewrite the generated block of ``path``; returns whether it changed (``check``: whether
+    it would, writing nothing). The block is generated before anything is written: a record
+    that cannot be read (:class:`lshlib.records.RecordError`) leaves ``path`` as it was."""
     text = path.read_text()
     if BEGIN not in text or END not in text:
         raise ValueError(f"{path} has no generated results block ({BEGIN!r} ... {END!r})")
     start, end = text.index(BEGIN), text.index(END) + len(END)
     new = text[:start] + results_section(scale) + text[end:]
-    path.write_text(new)
+    if not check and new != text:
+        path.write_text(new)
     return new != text
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Rewrite the README's generated results block.")
+    """``python -m lshlib.report.readme [--scale S] [--readme PATH] [--check]``. Reads records
+    only (never moves or rewrites them); a record that cannot be used stops it with exit status
+    1 and a message naming the file, the problem and the fix, the README untouched."""
+    parser = argparse.ArgumentParser(
+        prog="python -m lshlib.report.readme",
+        description="Rewrite the README's generated results block.",
+    )
     parser.add_argument("--scale", default="laptop")
+    parser.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 when the block is stale; write nothing"
+    )
     ns = parser.parse_args(argv)
-    changed = update_readme(scale=ns.scale)
-    print("README.md results block " + ("rewritten" if changed else "already up to date"))
+    try:
+        changed = update_readme(ns.readme, scale=ns.scale, check=ns.check)
+    except RecordError as err:
+        parser.exit(1, f"{parser.prog}: error: {err}\n")
+    if ns.check:
+        if changed:
+            parser.exit(1, f"{ns.readme} results block is stale: run `make readme`\n")
+        print(f"{ns.readme} results block is up to date")
+        return
+    print(f"{ns.readme.name} results block " + ("rewritten" if changed else "already up to date"))
 
 
 if __name__ == "__main__":
