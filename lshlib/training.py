@@ -348,8 +348,20 @@ def load_record(config: RunConfig, *, quarantine: bool = False) -> dict | None:
     if reuse not in REUSE_MODES:
         raise ValueError(f"{REUSE_ENV_VAR}={reuse!r}; valid values: {', '.join(REUSE_MODES)}")
     if reuse == "runs" and not (run_dir(config) / "final" / "config.json").is_file():
-        return None
+        return record if made_in_this_reproduce(record, config.scale) else None
     return record
+
+
+def made_in_this_reproduce(record: dict, scale: str) -> bool:
+    """Whether ``record`` was written by the ``make reproduce`` in progress at this commit (in
+    an earlier sitting whose run cache is gone): such a record counts as done when the
+    reproduce resumes (:mod:`lshlib.wallclock`)."""
+    from lshlib import wallclock  # noqa: PLC0415 (wallclock reads the machine; only here)
+
+    current = wallclock.in_progress("reproduce", scale)
+    if not current or not record.get("commit") or record["commit"] != current["commit"]:
+        return False
+    return str(record.get("finished_at", "")) >= current["started_utc"][:19]
 
 
 class MissingRunError(FileNotFoundError):

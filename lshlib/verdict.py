@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from tqdm.std import tqdm
 
-from lshlib import safeio, scoring, stats, training
+from lshlib import safeio, scoring, stats, training, wallclock
 from lshlib.locality import trained_locality
 from lshlib.measure import machine_info
 from lshlib.modeling import CONTROL_VARIANTS, VARIANTS, load_model
@@ -172,6 +172,7 @@ def run_plan(
     for config in serial:
         bar.set_postfix_str(config.name, refresh=False)
         done[config.name] = training.run(config, progress=False, chain=True)
+        wallclock.heartbeat(config.name, scale=scale)  # a no-op outside make reproduce
         bar.update()
     missing = [c for c in ordered if c.name not in done]
     if missing:
@@ -246,6 +247,7 @@ def train_missing(
         for future in finished:
             config, _ = running.pop(future)
             out[config.name] = future.result()
+            wallclock.heartbeat(config.name, scale=config.scale)
             if bar is not None:
                 bar.set_postfix_str(config.name, refresh=False)
                 bar.update()

@@ -1,9 +1,12 @@
 """How long a whole ``make`` target took (``make reproduce``, ``make figures``), as a record.
 
-The README quotes these times, so they come from a committed file rather than from memory:
-``python -m lshlib.wallclock start reproduce`` stamps the start (time and load) under
-``runs/``; ``python -m lshlib.wallclock finish reproduce`` writes the elapsed wall-clock,
-the load at both ends, the machine and the commit into ``results/<scale>/make_times.json``,
+The README quotes these times, so they come from a committed file rather than from memory.
+``python -m lshlib.wallclock start reproduce`` opens a sitting in
+``results/<scale>/make_times.json`` (``reproduce_in_progress``: the commit, and per sitting its
+start, its last sign of life, the runs it trained and the machine); a reproduce interrupted by the
+end of a sitting resumes in the next one at the same commit, its finished records counting as done
+(:func:`lshlib.training.load_record`). ``python -m lshlib.wallclock finish reproduce`` writes the
+sum of the sittings, the load at both ends, the machine, the commit and the sittings themselves,
 one entry per target.
 """
 
@@ -11,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from lshlib.measure import commit, machine_info
-from lshlib.paths import REPO_ROOT, results_dir, runs_dir
+from lshlib.paths import REPO_ROOT, results_dir
 from lshlib.safeio import atomic_write_json, load_json_dict
 from lshlib.scales import get_scale
 
@@ -28,14 +30,61 @@ def _check(target: str) -> None:
         raise ValueError(f"unknown make target {target!r}; valid targets are: {', '.join(TARGETS)}")
 
 
-def _stamp_path(target: str) -> Path:
-    return runs_dir() / f".wallclock-{target}.json"
+IN_PROGRESS = "{target}_in_progress"
 
 
-def start(target: str) -> None:
-    """Stamp the start of ``target`` (overwrites an earlier, unfinished stamp)."""
+def _times_path(scale: str | None = None) -> Path:
+    return results_dir(scale, "cpu") / "make_times.json"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _seconds(sitting: dict) -> float:
+    start = datetime.fromisoformat(sitting["start_utc"])
+    end = datetime.fromisoformat(sitting.get("end_utc") or sitting["start_utc"])
+    return max(0.0, (end - start).total_seconds())
+
+
+def in_progress(target: str = "reproduce", scale: str | None = None) -> dict | None:
+    """The unfinished ``target`` recorded in ``make_times.json`` (its commit, start and the
+    sittings so far), or ``None``."""
+    return (load_json_dict(_times_path(scale)) or {}).get(IN_PROGRESS.format(target=target))
+
+
+def start(target: str, scale: str | None = None) -> dict:
+    """Open a sitting of ``target``: a new one when none is in progress at this commit, else
+    another sitting of the same one (a reproduce spans sittings: each sitting's start, end,
+    runs trained and machine are kept in ``make_times.json``, so nothing is lost when a
+    sitting ends mid-way)."""
     _check(target)
-    atomic_write_json(_stamp_path(target), {"t0": time.time(), "load_start": os.getloadavg()[0]})
+    path, key, here = _times_path(scale), IN_PROGRESS.format(target=target), commit()
+    times = load_json_dict(path) or {}
+    current = times.get(key)
+    if current is None or current.get("commit") != here:
+        current = {"commit": here, "started_utc": _now(), "load_start": os.getloadavg()[0],
+                   "sittings": []}  # fmt: skip
+    current["sittings"].append({"start_utc": _now(), "end_utc": None, "runs_trained": [],
+                                "machine": machine_info()})  # fmt: skip
+    times[key] = current
+    atomic_write_json(path, times, indent=2)
+    return current
+
+
+def heartbeat(run: str | None = None, target: str = "reproduce", scale: str | None = None):
+    """Mark the current sitting of ``target`` as alive now (its end so far), and ``run`` as
+    trained in it; nothing when no ``target`` is in progress."""
+    path, key = _times_path(scale), IN_PROGRESS.format(target=target)
+    times = load_json_dict(path) or {}
+    current = times.get(key)
+    if not current or not current["sittings"]:
+        return
+    sitting = current["sittings"][-1]
+    sitting["end_utc"] = _now()
+    if run is not None:
+        sitting["runs_trained"].append(run)
+    atomic_write_json(path, times, indent=2)
 
 
 def notebook_names() -> list[str]:
@@ -44,31 +93,32 @@ def notebook_names() -> list[str]:
 
 
 def finish(target: str, scale: str | None = None) -> dict:
-    """Record ``target``'s wall-clock since its start stamp in ``make_times.json``.
-
-    Raises ``FileNotFoundError`` when no start stamp exists (nothing to time)."""
+    """Close ``target``: its wall-clock is the sum of its sittings (start to last heartbeat or
+    finish), written to ``make_times.json`` with every sitting. Raises ``FileNotFoundError``
+    when no ``target`` is in progress (nothing to time)."""
     _check(target)
-    stamp = load_json_dict(_stamp_path(target))
-    if stamp is None:
+    path, key = _times_path(scale), IN_PROGRESS.format(target=target)
+    times = load_json_dict(path) or {}
+    current = times.pop(key, None)
+    if current is None or not current["sittings"]:
         raise FileNotFoundError(
-            f"no start stamp {_stamp_path(target)}; run `python -m lshlib.wallclock start "
+            f"no {target} in progress in {path}; run `python -m lshlib.wallclock start "
             f"{target}` before the target"
         )
-    path = results_dir(scale) / "make_times.json"
+    current["sittings"][-1]["end_utc"] = _now()
     entry = {
-        "seconds": round(time.time() - stamp["t0"], 1),
+        "seconds": round(sum(_seconds(s) for s in current["sittings"]), 1),
         "scale": get_scale(scale),
-        "load_start": stamp["load_start"],
+        "load_start": current["load_start"],
         "load_end": os.getloadavg()[0],
-        "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "finished_utc": _now(),
         "commit": commit(),
         "machine": machine_info(),
         "notebooks": notebook_names(),
+        "sittings": current["sittings"],
     }
-    times = load_json_dict(path) or {}
     times[target] = entry
     atomic_write_json(path, times, indent=2)
-    _stamp_path(target).unlink()
     return entry
 
 

@@ -262,8 +262,14 @@ def make_time_lines(scale: str) -> list[str]:
     now = wallclock.notebook_names()
     said = []
     for target, entry in sorted(times.items(), key=lambda kv: kv[0] != "reproduce"):
+        if target.endswith("_in_progress"):
+            said.append(f"`make {target.removesuffix('_in_progress')}` in progress, "
+                        f"{len(entry['sittings'])} sittings so far")  # fmt: skip
+            continue
+        sittings = len(entry.get("sittings", [])) or 1
         line = (
-            f"`make {target}` took {entry['seconds'] / 60:.1f} min (load average "
+            f"`make {target}` took {entry['seconds'] / 60:.1f} min over {sittings} "
+            f"sitting{'s' if sittings > 1 else ''} (load average "
             f"{entry['load_start']:.2f} at start, {entry['load_end']:.2f} at end, "
             f"{entry['machine']['cpu_count']} cores, commit `{str(entry['commit'])[:12]}`)"
         )
