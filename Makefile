@@ -39,7 +39,9 @@ unit: setup
 slow: setup
 	LSHLIB_SCALE=smoke $(PY) -m pytest -q -m slow tests
 
+# Notebooks only read runs: the smoke plan is trained first (cached, so a second call reuses it).
 nbtest: setup
+	LSHLIB_SCALE=smoke $(PY) -m lshlib.verdict
 	LSHLIB_SCALE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider $(NOTEBOOKS)
 
 test: unit slow nbtest

@@ -211,6 +211,25 @@ def eta_line(configs: list[RunConfig], workers: int = 1) -> str:
     return said + (f"; {unknown} runs have no like record to go by" if unknown else "")
 
 
+def plan_records(scale: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The finished records of every group of the plan, in plan order, read only: missing runs
+    are left out (:func:`missing_line` names them; ``make reproduce`` or ``python -m
+    lshlib.verdict`` trains them). What a notebook calls: it never starts a run."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for group, configs in plan(scale).items():
+        out[group] = [r for r in map(training.load_record, configs) if r is not None]
+    return out
+
+
+def missing_line(scale: str | None = None) -> str:
+    """Which runs of the plan have no record yet, in one line."""
+    missing = [c.name for cs in plan(scale).values() for c in cs if training.load_record(c) is None]
+    if not missing:
+        return "every run of the plan has a record"
+    return (f"{len(missing)} runs of the plan have no record yet (python -m lshlib.verdict trains "
+            f"them): {', '.join(missing)}")  # fmt: skip
+
+
 def train_missing(
     configs: list[RunConfig], pool: Executor, workers: int, bar: tqdm | None = None
 ) -> dict[str, dict]:
@@ -247,7 +266,7 @@ def train_missing(
         for future in finished:
             config, _ = running.pop(future)
             out[config.name] = future.result()
-            wallclock.heartbeat(config.name, scale=config.scale)
+            wallclock.heartbeat(config.name, scale=getattr(config, "scale", None))
             if bar is not None:
                 bar.set_postfix_str(config.name, refresh=False)
                 bar.update()
@@ -356,7 +375,8 @@ def compare(
         row: dict[str, Any] = {"variant": variant, **stats.seed_summary(list(units.values())),
                                "unit": kind, "n_desc": said}  # fmt: skip
         if variant != reference:
-            ref_kind, _ = _units_said(records, reference)
+            ref_kind, ref_said = _units_said(records, reference)
+            row["n_compared"] = said if kind == ref_kind else f"{said} against {ref_said}"
             if kind == ref_kind:
                 diff = stats.paired_seed_difference(units, means[reference])
                 row["test"] = f"paired t over {kind}s"

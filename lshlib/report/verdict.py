@@ -60,8 +60,9 @@ def claim_row(
     independent units with its interval and test (the verdict is set by
     :func:`lshlib.claims.adjust` from the family's adjusted p)."""
     low, high = row.get("diff_low", math.nan), row.get("diff_high", math.nan)
+    units = row.get("n_compared", row["n_desc"])
     measured = (
-        f"{what}: {row['diff_mean']:+.{digits}f} over {row['n_desc']} (95% interval "
+        f"{what}: {row['diff_mean']:+.{digits}f} over {units} (95% interval "
         f"{low:+.{digits}f} to {high:+.{digits}f}; sd of {row['variant']} over its units "
         f"{row['sd']:.{digits}f})"
     )
@@ -69,7 +70,7 @@ def claim_row(
         measured += f"; bootstrap over test examples {row['boot_low']:+.{digits}f} to "
         measured += f"{row['boot_high']:+.{digits}f}"
     return Claim(key, claim, evidence, measured, verdict_word(low, high, sign), unit=row["unit"],
-                 n=row["n_desc"], test=row["test"], p=row.get("p"), interval=(low, high),
+                 n=units, test=row["test"], p=row.get("p"), interval=(low, high),
                  estimate=row["diff_mean"], sign=sign, paper_effect=paper_effect,
                  scope=scope)  # fmt: skip
 
