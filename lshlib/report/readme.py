@@ -175,6 +175,20 @@ HEADLINE_FIGURES = (
 )
 
 
+def _unit_and_n(row: dict) -> str:
+    """``pretraining run: 3 runs`` (older claims files have neither: blank)."""
+    unit, n = row.get("unit") or "", row.get("n") or ""
+    return f"{unit}: {n}" if unit and n else unit or n
+
+
+def _p_holm(row: dict) -> str:
+    """``0.0123 (0.0492)``: the row's p and its Holm-adjusted p in the claims family; blank for
+    a row outside the family."""
+    if not row.get("family"):
+        return ""
+    return f"{row['p']:.3g} ({row['p_holm']:.3g})"
+
+
 def claims_lines(scale: str) -> list[str]:
     """The claims table of notebook 06 (``results/<scale>/claims.json``) and its headline
     figures (those present under ``figures/``)."""
@@ -185,7 +199,8 @@ def claims_lines(scale: str) -> list[str]:
             f"**The verdict**: no claims table at `results/{scale}/{verdict.CLAIMS_FILE}` yet "
             "(run `notebooks/06_verdict.ipynb`, as `make figures` does)."
         ]
-    cols = ("claim", "paper's evidence", "our measurement", "verdict")
+    cols = ("claim", "paper's evidence", "our measurement", "unit and n", "test", "p (Holm)",
+            "verdict")  # fmt: skip
     lines = [
         f"**The verdict** (`notebooks/06_verdict.ipynb`, `results/{scale}/{verdict.CLAIMS_FILE}`"
         f"; {scale} scale; {saved.get('runs', 0)} runs, "
@@ -199,7 +214,9 @@ def claims_lines(scale: str) -> list[str]:
         "|---" * len(cols) + "|",
     ]
     for row in rows:
-        lines.append("| " + " | ".join(row[c].replace("|", "\\|") for c in cols) + " |")
+        cells = {**row, "unit and n": _unit_and_n(row), "test": row.get("test") or "",
+                 "p (Holm)": _p_holm(row)}  # fmt: skip
+        lines.append("| " + " | ".join(str(cells[c]).replace("|", "\\|") for c in cols) + " |")
     figures = [(n, caption) for n, caption in HEADLINE_FIGURES
                if (REPO_ROOT / "figures" / f"{n}.png").is_file()]  # fmt: skip
     if figures:

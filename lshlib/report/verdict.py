@@ -306,7 +306,7 @@ def claims(
          "not tested in the paper (learning rate 2e-5, 3 epochs, batch 32)",
          "SST-2 test accuracy with the paper's settings, scratch - baseline", None, ""),
     ]  # fmt: skip
-    checkpoint = f" (models pretrained {at.removeprefix('at ')})" if at else ""
+    checkpoint = f" (models pretrained for {mlm_steps:,} steps)" if mlm_steps else ""
     post_exit = (transfer or {}).get("main", [])
     specs += [
         ("sst2_long", post_exit, "lsh_paper", +1,
