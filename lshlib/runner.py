@@ -153,22 +153,21 @@ def missing_jobs(scale: str, results: Path) -> list[Any]:
 # --------------------------------------------------------------------------- the worker
 
 
-class _ProgressFile:
-    """A Trainer callback writing ``{"run", "step", "of"}`` to a file every few steps."""
+def progress_callback(path: Path, run: str):
+    """A Trainer callback writing ``{"run", "step", "of"}`` to ``path`` every 25 steps (what the
+    runner's bar reads); built here so that importing this module loads no transformers."""
+    from transformers import TrainerCallback
 
-    def __new__(cls, path: Path, run: str):
-        from transformers import TrainerCallback
+    from lshlib import safeio
 
-        from lshlib import safeio
+    class Progress(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step % 25 == 0 or state.global_step == 1:
+                safeio.atomic_write_json(
+                    path, {"run": run, "step": state.global_step, "of": state.max_steps}
+                )
 
-        class Progress(TrainerCallback):
-            def on_step_end(self, args, state, control, **kwargs):
-                if state.global_step % 25 == 0 or state.global_step == 1:
-                    safeio.atomic_write_json(
-                        path, {"run": run, "step": state.global_step, "of": state.max_steps}
-                    )
-
-        return Progress()
+    return Progress()
 
 
 def work(name: str, scale: str, progress_dir: Path) -> None:
@@ -181,7 +180,7 @@ def work(name: str, scale: str, progress_dir: Path) -> None:
     job = plateau.job_by_name(name, scale)
     progress_dir.mkdir(parents=True, exist_ok=True)
     for config in job.configs:
-        callback = _ProgressFile(progress_dir / f"{job.name}.json", config.name)
+        callback = progress_callback(progress_dir / f"{job.name}.json", config.name)
         training.run(config, callbacks=[callback], progress=False)
         print(f"finished {config.name}", flush=True)
 
