@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 
@@ -163,7 +165,10 @@ def test_redrawn_loss_figures_carry_the_papers_reported_losses():
     assert rv.paper_loss_lines("sst2")[:2] == ("eval", "eval_loss")
     fig = rv.plot_seed_bands(_seed_records(), "t", curve, key, paper)
     flat = [line for line in fig.axes[0].lines if line.get_label().startswith("paper")]
-    assert sorted(line.get_ydata()[0] for line in flat) == [5.406, 5.516]
+    # drawn on a shared scale: the paper's losses over log of its 32,000-token vocabulary
+    assert sorted(line.get_ydata()[0] for line in flat) == pytest.approx(
+        [5.406 / math.log(32000), 5.516 / math.log(32000)]
+    )
     with pytest.raises(ValueError, match="task must be one of .*'mlm'.*got 'glue'"):
         rv.paper_loss_lines("glue")
 
@@ -324,3 +329,153 @@ def test_claims_table_has_a_row_per_measured_claim_and_skips_missing_runs():
     )
     assert long["verdict"].startswith("exploratory: one seed each (lsh_paper +0.0700")
     assert not long["family"]
+
+
+# --------------------------------------------------------------------------- figures (issue 24)
+
+
+def _task_records(task: str, scale: str = "laptop", max_length: int = 128) -> list[dict]:
+    """Two seeds of the baseline and lsh_paper with one loss curve of ``task``."""
+    curve, key = ("train", "loss") if task == "mlm" else ("eval", "eval_loss")
+    return [
+        {
+            "config": {
+                "variant": v,
+                "seed": seed,
+                "task": task,
+                "scale": scale,
+                "max_length": max_length,
+            },
+            "curves": {curve: [{"step": s, key: base + shift - s / 100} for s in (10, 20)]},
+        }
+        for v, base in (("baseline", 6.0), ("lsh_paper", 5.0))
+        for seed, shift in ((1, 0.0), (2, 0.4))
+    ]
+
+
+def test_one_palette_gives_every_variant_its_own_fixed_colour():
+    from lshlib.report import VARIANT_COLORS, variant_color
+
+    assert report_training.COLORS is VARIANT_COLORS
+    assert len(set(VARIANT_COLORS.values())) == len(VARIANT_COLORS)
+    records = _mlm_records(baseline=0.12, lsh_paper=0.11, lsh_masked=0.1)
+    for r in records.values():
+        r["curves"]["train"] = [{"step": 50, "loss": 7.0}]
+        r["curves"]["eval"] = [{"step": 50, "eval_loss": 7.0, "eval_accuracy": 0.1}]
+    fig = report_training.plot_loss_curves(records, "t")
+    for line in fig.axes[0].lines:
+        assert line.get_color() == variant_color(line.get_label().split()[0])
+    bands = rv.plot_seed_bands(_task_records("mlm"), "t")
+    drawn = {line.get_label().split()[0]: line.get_color() for line in bands.axes[0].lines}
+    assert drawn == {v: variant_color(v) for v in ("baseline", "lsh_paper")}
+
+
+def test_mlm_losses_beside_the_papers_are_divided_by_log_vocabulary():
+    curve, key, paper = rv.paper_loss_lines("mlm")
+    fig = rv.plot_seed_bands(_task_records("mlm"), "t", curve, key, paper)
+    ax = fig.axes[0]
+    assert "log(vocabulary size)" in ax.get_ylabel() and "uniform guess" in ax.get_ylabel()
+    mean = next(line for line in ax.lines if line.get_label().startswith("baseline"))
+    assert list(mean.get_ydata()) == pytest.approx([6.1 / math.log(8000), 6.0 / math.log(8000)])
+    assert "vocabulary size 8,000" in mean.get_label()
+    flat = {
+        line.get_label(): line.get_ydata()[0]
+        for line in ax.lines
+        if line.get_label().startswith("paper")
+    }
+    assert sorted(flat.values()) == pytest.approx(
+        [5.406 / math.log(32000), 5.516 / math.log(32000)]
+    )
+    assert all("/ log 32,000" in label for label in flat)
+    (right,) = ax.child_axes  # ours read back in nats
+    assert "nats" in right.get_ylabel() and "8,000" in right.get_ylabel()
+
+
+def test_finetuning_losses_share_a_scale_with_the_papers():
+    curve, key, paper = rv.paper_loss_lines("sst2")
+    fig = rv.plot_seed_bands(_task_records("sst2", max_length=64), "t", curve, key, paper)
+    ax = fig.axes[0]  # 2 classes in both studies: nats, as reported
+    assert "nats" in ax.get_ylabel() and "2 classes" in ax.get_ylabel()
+    flat = sorted(line.get_ydata()[0] for line in ax.lines if line.get_label().startswith("paper"))
+    assert flat == pytest.approx([0.3748, 0.4306])
+    assert not ax.child_axes
+    curve, key, paper = rv.paper_loss_lines("squad")
+    fig = rv.plot_seed_bands(_task_records("squad", max_length=256), "t", curve, key, paper)
+    ax = fig.axes[0]  # positions of a window: ours 256, the paper's 384
+    assert "log(window length)" in ax.get_ylabel()
+    flat = sorted(line.get_ydata()[0] for line in ax.lines if line.get_label().startswith("paper"))
+    assert flat == pytest.approx([0.5161 / math.log(384), 0.5311 / math.log(384)])
+    with pytest.raises(ValueError, match="several tasks"):
+        rv.plot_seed_bands(_task_records("sst2") + _task_records("squad"), "t", curve, key, paper)
+
+
+def _ratio_records():
+    records = []
+    for variant, acc, speed in (("baseline", 0.10, 100.0), ("lsh_paper", 0.11, 50.0)):
+        for seed, shift in ((1, -0.01), (2, 0.01)):
+            records.append(
+                {
+                    "config": {"variant": variant, "seed": seed, "task": "mlm"},
+                    "final": {
+                        "validation_accuracy": acc + shift,
+                        "validation_loss": 6.0 + shift,
+                        "validation_perplexity": 400.0,
+                        "train_loss_last": 6.0,
+                    },
+                    "train_samples_per_second": speed + 100 * shift,
+                    "steps": 20,
+                    "train_seconds": 10.0,
+                }
+            )
+    return records
+
+
+def test_radar_is_redrawn_as_ratios_to_the_baseline_with_seed_bands_and_values():
+    fig = rv.plot_radar(_ratio_records())
+    quality, speed = fig.axes
+    for ax in (quality, speed):
+        base = next(line for line in ax.lines if line.get_label().startswith("baseline"))
+        assert list(base.get_xdata()) == pytest.approx([1.0] * len(base.get_xdata()))
+        assert "(2 seeds)" in base.get_label()
+    lsh = next(line for line in quality.lines if line.get_label().startswith("lsh_paper"))
+    assert lsh.get_xdata()[0] == pytest.approx(1.1)  # accuracy 0.11 / 0.10
+    bands = quality.collections[1].get_segments()  # lsh_paper: lowest to highest seed
+    assert [tuple(s[:, 0]) for s in bands][0] == pytest.approx((1.0, 1.2))
+    paper = next(line for line in quality.lines if line.get_label().startswith("paper"))
+    assert paper.get_xdata()[0] == pytest.approx(0.1819 / 0.1505)
+    fast = next(line for line in speed.lines if line.get_label().startswith("paper"))
+    assert len(paper.get_xdata()) == 4 and len(fast.get_xdata()) == 1  # the paper has no steps/s
+    assert fast.get_xdata()[0] == pytest.approx(168.9 / 549.3)
+    texts = [t.get_text() for t in quality.texts]
+    assert "1.100" in texts and f"{0.1819 / 0.1505:.3f}" in texts
+    assert [t.get_text() for t in quality.get_yticklabels()][0] == "eval accuracy"
+    # labels clear of ticks: no tick label overlaps another tick label or the axis title
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in (quality, speed):
+        boxes = [
+            t.get_window_extent(renderer)
+            for t in (*ax.get_xticklabels(), *ax.get_yticklabels(), ax.title)
+            if t.get_text()
+        ]
+        for i, a in enumerate(boxes):
+            assert not any(a.overlaps(b) for b in boxes[i + 1 :])
+
+
+def test_exploratory_plateau_figure_draws_each_variant_in_its_own_colour():
+    from lshlib import verdict
+    from lshlib.report import variant_color
+
+    runs = [
+        _long(v, [7.0, 6.0, 6.0, 6.0, 5.5, 5.0, 4.5, 4.4, 4.3])
+        for v in ("baseline", "lsh_paper", "lsh_paper_fixed")
+    ]
+    exits = [verdict.plateau_exit(r, reference_step=300, window=1) for r in runs]
+    fig = rv.plot_plateau(runs, exits, reference_step=300)
+    drawn = {
+        line.get_label(): line.get_color()
+        for line in fig.axes[0].lines
+        if not line.get_label().startswith("_")
+    }
+    assert drawn == {v: variant_color(v) for v in ("baseline", "lsh_paper", "lsh_paper_fixed")}
+    assert len(set(drawn.values())) == 3

@@ -12,16 +12,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lshlib import metrics
-from lshlib.report import style
+from lshlib.report import VARIANT_COLORS, style, variant_color
 from lshlib.scales import SCALES, TRAINING
 
-COLORS = {
-    "baseline": "tab:blue",
-    "lsh_paper": "tab:orange",
-    "lsh_masked": "tab:green",
-    "scratch": "tab:gray",
-    "lsh_bucketed": "tab:olive",
-}
+# The one palette of the study (lshlib.report.VARIANT_COLORS); the old name kept as an alias.
+COLORS = VARIANT_COLORS
 # Where the paper's models ended, as a caption for lines drawn at its numbers.
 PAPER_END = "paper, after 88k steps (32k vocabulary, 512-token blocks)"
 
@@ -32,7 +27,7 @@ def plot_loss_curves(records: dict[str, dict], title: str, log_y: bool = False) 
     style()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for variant, record in records.items():
-        color = COLORS.get(variant)
+        color = variant_color(variant)
         train = record["curves"]["train"]
         evals = record["curves"]["eval"]
         ax.plot(
@@ -75,7 +70,7 @@ def plot_accuracy_curves(records: dict[str, dict], title: str, floor: dict) -> F
         ax.plot(
             [p["step"] * per_step / 1e6 for p in evals],
             [p["eval_accuracy"] for p in evals],
-            color=COLORS.get(variant),
+            color=variant_color(variant),
             marker="o",
             ms=4,
             label=variant,
@@ -90,14 +85,14 @@ def plot_accuracy_curves(records: dict[str, dict], title: str, floor: dict) -> F
     )
     for variant, key in (("baseline", "baseline"), ("lsh_paper", "lsh")):
         value = metrics.PAPER_RESULTS[key]["mlm_eval_accuracy"]
-        ax.axhline(value, color=COLORS[variant], lw=1, ls=":")
+        ax.axhline(value, color=variant_color(variant), lw=1, ls=":")
         ax.annotate(
             f"{PAPER_END}: {'baseline' if key == 'baseline' else 'BERT-LSH'}",
             (0, value),
             xytext=(4, 3),
             textcoords="offset points",
             fontsize=8,
-            color=COLORS[variant],
+            color=variant_color(variant),
         )
     ax.set_xlim(left=0)
     ax.set_ylim(0, 1.15 * metrics.PAPER_RESULTS["lsh"]["mlm_eval_accuracy"])
@@ -128,7 +123,7 @@ def plot_metric_comparison(table, title: str, floors: dict[str, tuple[float, str
         paper_col = f"{metric} (paper)"
         paper = table[paper_col].to_numpy(dtype=float) if paper_col in table else None
         width = 0.38 if paper is not None else 0.6
-        colors = [COLORS.get(v, "gray") for v in table.index]
+        colors = [variant_color(v) for v in table.index]
         bars = ax.bar(x - (width / 2 if paper is not None else 0), ours, width, color=colors)
         ax.bar_label(bars, fmt="%.3g", fontsize=7)
         if paper is not None and not np.all(np.isnan(paper)):
@@ -158,7 +153,7 @@ def plot_throughput(records: dict[str, dict], title: str) -> Figure:
     fig, ax = plt.subplots(figsize=(5, 3.2))
     variants = list(records)
     values = [records[v]["tokens_per_second"] for v in variants]
-    ax.bar(variants, values, color=[COLORS.get(v, "gray") for v in variants])
+    ax.bar(variants, values, color=[variant_color(v) for v in variants])
     for i, value in enumerate(values):
         ax.text(i, value, f"{value:,.0f}", ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("training tokens / s")
@@ -347,7 +342,11 @@ def findings_finetuning(
         if ref in records:
             others = {v: r for v, r in records.items() if v not in (ref, "scratch")}
             gaps = _gaps({ref: records[ref], **others}, gap_metric, n_test, ref, scale)
-            lines.append(f"- Test {name} minus {ref}: " + "; ".join(gaps) + ".")
+            lines.append(
+                f"- Test {name} minus {ref}: " + "; ".join(gaps) + " (one seed each, so the "
+                "seed-to-seed spread is not in these intervals; notebook 06 weighs them over "
+                "seeds)."
+            )
     if task == "sst2":
         a = metrics.PAPER_RESULTS["baseline"]["sst2_test_accuracy"]
         b = metrics.PAPER_RESULTS["lsh"]["sst2_test_accuracy"]

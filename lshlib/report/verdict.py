@@ -14,9 +14,9 @@ from matplotlib.figure import Figure
 
 from lshlib import metrics, verdict
 from lshlib.claims import Claim, adjust
-from lshlib.report import style
+from lshlib.report import style, variant_color
 from lshlib.report.cost import target_report
-from lshlib.report.training import COLORS
+from lshlib.scales import TOKENIZER, TRAINING, get_scale
 
 __all__ = [
     "verdict_word",
@@ -132,7 +132,8 @@ PAPER_LOSSES = {
 
 def paper_loss_lines(task: str) -> tuple[str, str, dict[str, float]]:
     """``(curve, key, {label: value})``: which of our curves to draw for ``task`` and the
-    paper's reported loss of each of its two models, to draw beside it."""
+    paper's reported loss of each of its two models, to draw beside it (in nats, as reported:
+    :func:`plot_seed_bands` puts them on a shared scale)."""
     if task not in PAPER_LOSSES:
         raise ValueError(f"task must be one of {sorted(PAPER_LOSSES)}, got {task!r}")
     curve, key, paper_key, what = PAPER_LOSSES[task]
@@ -142,33 +143,105 @@ def paper_loss_lines(task: str) -> tuple[str, str, dict[str, float]]:
     return curve, key, lines
 
 
+def _uniform_loss(task: str, config: dict | None = None) -> tuple[float, int, str]:
+    """``(log K, K, what K counts)``: the cross-entropy (nats) of a uniform guess over the K
+    outcomes of ``task``, for a run of ``config`` or, with ``None``, for the paper's runs
+    (docs/paper.md). K is the vocabulary (MLM: ``TOKENIZER`` of the run's scale), the 2 classes
+    (SST-2), or the token positions of a window (SQuAD: its start and end losses, averaged, are
+    each over the window's positions; ours pad a batch to its longest window, so ``max_length``
+    is an upper bound and log K a slight over-estimate for us)."""
+    scale = "paper" if config is None else config.get("scale") or get_scale()
+    if task == "mlm":
+        k = TOKENIZER[scale]["vocab_size"]
+        return math.log(k), k, "vocabulary size"
+    if task == "sst2":
+        return math.log(2), 2, "classes"
+    if task == "squad":
+        k = (config or {}).get("max_length") or TRAINING[scale]["squad"]["max_length"]
+        return math.log(k), k, "window length"
+    raise ValueError(f"task must be one of {sorted(PAPER_LOSSES)}, got {task!r}")
+
+
+def _task_of(records: Sequence[dict], curve: str, key: str) -> str | None:
+    """The task of ``records`` (their ``config["task"]``), else the one task whose paper line
+    is drawn on ``curve``/``key`` (:data:`PAPER_LOSSES`), else ``None``."""
+    tasks = {r["config"].get("task") for r in records} - {None}
+    if len(tasks) > 1:
+        raise ValueError(f"records of several tasks in one figure: {sorted(tasks)}")
+    if tasks:
+        return tasks.pop()
+    matches = [t for t, spec in PAPER_LOSSES.items() if spec[:2] == (curve, key)]
+    return matches[0] if len(matches) == 1 else None
+
+
 def plot_seed_bands(
     records: Sequence[dict],
     title: str,
     curve: str = "train",
     key: str = "loss",
     paper: dict[str, float] | None = None,
+    task: str | None = None,
 ) -> Figure:
     """One line per variant, the mean over seeds, with a band from the lowest to the highest
     seed at each logged step (steps every seed logged); ``paper`` adds a dotted horizontal line
-    per reported number (label: value)."""
+    per reported number (label: value, in nats).
+
+    A loss is drawn beside the paper's only on a shared scale: where a uniform guess scores
+    differently in the two studies (:func:`_uniform_loss`: MLM over our smaller vocabulary,
+    SQuAD over our shorter windows), both are divided by the log of their own K, so 1.0 is a
+    uniform guess in both, and the right-hand axis reads ours back in nats. Where it scores the
+    same (SST-2: 2 classes), both stay in nats. ``task`` defaults to the records' own."""
     style()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     seeds = {}
     for r in records:
         seeds.setdefault(r["config"]["variant"], set()).add(r["config"]["seed"])
+    words = {"loss": "training loss", "eval_loss": "validation loss"}.get(
+        key, key.replace("_", " ")
+    )
+    ours_log, paper_log, ylabel, ours_said, paper_said = 1.0, 1.0, f"{words} (nats)", "", ""
+    if paper:
+        task = task or _task_of(records, curve, key)
+        if task is None:
+            raise ValueError(
+                "the task of these records is unknown; pass task= to put the "
+                "paper's losses on the same scale as ours"
+            )
+        ours = {_uniform_loss(task, r["config"]) for r in records}
+        if len(ours) != 1:
+            raise ValueError(f"records with different chance levels in one figure: {ours}")
+        (ours_log, k, what), (paper_log, paper_k, _) = ours.pop(), _uniform_loss(task)
+        if math.isclose(ours_log, paper_log):
+            ours_log = paper_log = 1.0
+            ylabel = f"{words} (nats)\n(a uniform guess over {k} {what}: {math.log(k):.3f})"
+        else:
+            ylabel = f"{words} / log({what})\n(1.0 = a uniform guess)"
+            ours_said, paper_said = f"; {what} {k:,}", f" / log {paper_k:,}"
+            right = ax.secondary_yaxis(
+                "right", functions=(lambda y: y * ours_log, lambda y: y / ours_log)
+            )
+            right.set_ylabel(f"ours: {words} (nats, {what} {k:,})")
     for variant, points in _curves(records, curve, key).items():
         n = len(seeds[variant])
         steps = sorted(s for s, v in points.items() if len(v) == n)
-        values = np.array([points[s] for s in steps])
-        color = COLORS.get(variant)
-        ax.plot(steps, values.mean(1), color=color, lw=1.8, label=f"{variant} ({n} seeds)")
+        values = np.array([points[s] for s in steps]) / ours_log
+        color = variant_color(variant)
+        ax.plot(
+            steps,
+            values.mean(1),
+            color=color,
+            lw=1.8,
+            label=f"{variant} ({'one seed' if n == 1 else f'{n} seeds'}{ours_said})",
+        )
         ax.fill_between(steps, values.min(1), values.max(1), color=color, alpha=0.2, lw=0)
-    for (label, value), color in zip((paper or {}).items(), ("tab:blue", "tab:orange"),
-                                     strict=False):  # fmt: skip
-        ax.axhline(value, color=color, ls=":", lw=1.2, label=f"{label}: {value:g}")
+    for (label, value), variant in zip(
+        (paper or {}).items(), ("baseline", "lsh_paper"), strict=False
+    ):
+        shown = value / paper_log
+        said = f"{value:g}" if paper_log == 1.0 else f"{value:g} nats{paper_said} = {shown:.3f}"
+        ax.axhline(shown, color=variant_color(variant), ls=":", lw=1.2, label=f"{label}: {said}")
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel(key.replace("_", " "))
+    ax.set_ylabel(ylabel)
     ax.set_title(title + " (line: mean over seeds; band: lowest to highest seed)")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -183,48 +256,151 @@ RADAR_AXES = (
     ("train samples/s", lambda r: r["train_samples_per_second"]),
     ("train steps/s", lambda r: r["steps"] / r["train_seconds"]),
 )
-PAPER_RADAR = {
-    "baseline": (0.1505, 1 / 5.495, 1 / 243.6, 1 / 5.516, 549.3, None),
-    "lsh_paper": (0.1819, 1 / 5.331, 1 / 206.6, 1 / 5.406, 168.9, None),
-}
+
+
+def _paper_radar(model: str) -> tuple[float | None, ...]:
+    """The paper's values on :data:`RADAR_AXES` (``metrics.PAPER_RESULTS``; no steps/s)."""
+    p = metrics.PAPER_RESULTS[model]
+    return (
+        p["mlm_eval_accuracy"],
+        1 / p["mlm_eval_loss"],
+        1 / p["mlm_perplexity"],
+        1 / p["mlm_final_train_loss"],
+        p["mlm_train_samples_per_s"],
+        None,
+    )
+
+
+PAPER_RADAR = {"baseline": _paper_radar("baseline"), "lsh_paper": _paper_radar("lsh")}
+# The ratio chart's two panels: which axes of RADAR_AXES each holds.
+RATIO_PANELS = (
+    ("quality (> 1: better than the baseline)", (0, 1, 2, 3)),
+    ("training speed, each study on its own hardware (> 1: faster)", (4, 5)),
+)
+
+
+def _radar_ratios(records: Sequence[dict]) -> dict[str, np.ndarray]:
+    """``{variant: array (seeds, axes)}``: each seed's value on every :data:`RADAR_AXES` axis
+    divided by the baseline's mean over its seeds (so the baseline's seeds average exactly 1)."""
+    by_variant: dict[str, list] = {}
+    for r in records:
+        by_variant.setdefault(r["config"]["variant"], []).append([f(r) for _, f in RADAR_AXES])
+    if "baseline" not in by_variant:
+        raise ValueError(f"no baseline runs to divide by; variants: {sorted(by_variant)}")
+    values = {v: np.array(rows, dtype=float) for v, rows in by_variant.items()}
+    base = values["baseline"].mean(0)
+    return {v: x / base for v, x in values.items()}
 
 
 def plot_radar(records: Sequence[dict]) -> Figure:
-    """The paper's radar chart of six pretraining metrics, ours beside the paper's: on each axis
-    values are divided by the largest mean among the variants (the better sits at 1). Thin
-    lines are single seeds, thick lines the mean. The paper reports no steps/s: that axis of its
-    panel is left out."""
+    """The paper's radar chart of six pretraining metrics, redrawn as ratios to the baseline
+    (saved as ``verdict_radar`` still). Each metric is a row; on it each variant's mean over
+    seeds of (its value / the baseline's mean) is a dot with a band from its lowest to its
+    highest seed and its value printed, the baseline at 1 by construction with its own seed
+    spread; the paper's BERT-LSH / baseline (one run each, no steps/s reported) is a hollow
+    diamond. Losses and perplexity enter inverted, so > 1 is better on every quality row.
+
+    Why not a radar: with each axis divided by its largest value, our variants (within a few
+    per cent of each other) collapse into one hexagon, and a radar's area misreads small
+    ratios; a dot per ratio, on a linear axis fitted to the ratios, shows the differences, the
+    seed spread and the paper's ratios at once. Ratios also compare across the two studies
+    where raw values do not (their vocabularies, blocks and hardware differ)."""
     style()
-    labels = [a for a, _ in RADAR_AXES]
-    angles = np.linspace(0, 2 * np.pi, len(labels), endpoint=False)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5), subplot_kw={"projection": "polar"})
-    by_variant: dict[str, np.ndarray] = {}
-    for r in records:
-        row = np.array([f(r) for _, f in RADAR_AXES])[None]
-        v = r["config"]["variant"]
-        by_variant[v] = row if v not in by_variant else np.vstack([by_variant[v], row])
-    top = np.max([v.mean(0) for v in by_variant.values()], axis=0)
-    ours, theirs = axes
-    for variant, values in by_variant.items():
-        color = COLORS.get(variant)
-        for seed_values in values / top:
-            ours.plot(np.append(angles, angles[0]), np.append(seed_values, seed_values[0]),
-                      color=color, lw=0.6, alpha=0.5)  # fmt: skip
-        mean = values.mean(0) / top
-        ours.plot(np.append(angles, angles[0]), np.append(mean, mean[0]), color=color, lw=2,
-                  label=f"{variant} ({len(values)} seeds)")  # fmt: skip
-    paper = {v: np.array(x[:5], dtype=float) for v, x in PAPER_RADAR.items()}
-    paper_top = np.max(list(paper.values()), axis=0)
-    for variant, values in paper.items():
-        ratio = values / paper_top
-        theirs.plot(np.append(angles[:5], angles[0]), np.append(ratio, ratio[0]),
-                    color=COLORS[variant], lw=2, label=variant)  # fmt: skip
-    for ax, title in ((ours, "ours"), (theirs, "paper (one seed; no steps/s reported)")):
-        ax.set_xticks(angles, labels, fontsize=8)
-        ax.set_ylim(0, 1.05)
-        ax.set_title(title)
-        ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(-0.15, -0.15))
-    fig.tight_layout()
+    ratios = _radar_ratios(records)
+    variants = ["baseline", *(v for v in ratios if v != "baseline")]
+    paper = np.array(PAPER_RADAR["lsh_paper"][:5], dtype=float) / np.array(
+        PAPER_RADAR["baseline"][:5], dtype=float
+    )
+    series = len(variants) + 1  # ours and the paper's
+    offsets = np.linspace(-0.28, 0.28, series) if series > 1 else np.zeros(1)
+    fig, axes = plt.subplots(
+        1,
+        len(RATIO_PANELS),
+        figsize=(13, 4.6),
+        gridspec_kw={"width_ratios": [len(a) + 1 for _, a in RATIO_PANELS]},
+    )
+    for ax, (title, idx) in zip(axes, RATIO_PANELS, strict=True):
+        idx = list(idx)
+        xs: list[float] = [1.0]
+        for j, variant in enumerate(variants):
+            r = ratios[variant][:, idx]
+            y = np.arange(len(idx)) + offsets[j]
+            color = variant_color(variant)
+            n = r.shape[0]
+            ax.hlines(y, r.min(0), r.max(0), color=color, lw=4, alpha=0.35)
+            ax.plot(
+                r.mean(0),
+                y,
+                "o",
+                color=color,
+                ms=6,
+                label=f"{variant} ({'one seed' if n == 1 else f'{n} seeds'})",
+            )
+            if variant != "baseline":
+                for m, hi, yy in zip(r.mean(0), r.max(0), y, strict=True):
+                    ax.annotate(
+                        f"{m:.3f}",
+                        (hi, yy),
+                        xytext=(5, 0),
+                        textcoords="offset points",
+                        va="center",
+                        fontsize=7,
+                        color=color,
+                    )
+            xs += [*r.min(0), *r.max(0)]
+        shown = [(k, i) for k, i in enumerate(idx) if i < len(paper)]
+        y = np.array([k for k, _ in shown]) + offsets[-1]
+        values = np.array([paper[i] for _, i in shown])
+        ax.plot(
+            values,
+            y,
+            "D",
+            mfc="none",
+            mew=1.5,
+            ms=6,
+            color=variant_color("lsh_paper"),
+            label="paper: BERT-LSH / baseline (one run each)",
+        )
+        for value, yy in zip(values, y, strict=True):
+            ax.annotate(
+                f"{value:.3f}",
+                (value, yy),
+                xytext=(6, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=7,
+                color=variant_color("lsh_paper"),
+            )
+        for k, i in enumerate(idx):
+            if i >= len(paper):
+                ax.annotate(
+                    "paper: not reported",
+                    (0.99, k + offsets[-1]),
+                    xycoords=("axes fraction", "data"),
+                    ha="right",
+                    va="center",
+                    fontsize=7,
+                    color="0.4",
+                )
+        xs += list(values)
+        low, high = min(xs), max(xs)
+        pad = 0.08 * (high - low or 0.1)
+        ax.set_xlim(low - pad, high + 3 * pad)  # room for the printed values
+        ax.axvline(1.0, color="0.2", lw=1.2, ls="--", zorder=1)
+        ax.set_yticks(range(len(idx)), [RADAR_AXES[i][0] for i in idx], fontsize=9)
+        ax.set_ylim(len(idx) - 0.5, -0.5)  # first metric on top
+        ax.grid(axis="y", visible=False)
+        for k in range(len(idx) - 1):
+            ax.axhline(k + 0.5, color="0.85", lw=0.8)
+        ax.set_xlabel("ratio to the baseline's mean (dashed: baseline = 1)")
+        ax.set_title(title, fontsize=10)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.suptitle(
+        "Pretraining metrics as ratios to the baseline (dot: mean over seeds; band: "
+        "lowest to highest seed)"
+    )
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 
 
@@ -396,7 +572,7 @@ def plot_plateau(records: Sequence[dict], exits: Sequence[dict], reference_step:
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
     for record, exit_ in zip(records, exits, strict=True):
         variant = record["config"]["variant"]
-        color = COLORS.get(variant)
+        color = variant_color(variant)
         train = record["curves"]["train"]
         loss_ax.plot([p["step"] for p in train], [p["loss"] for p in train], color=color,
                      lw=1, label=variant)  # fmt: skip
@@ -428,7 +604,7 @@ def plot_loss_vs_time(records: Sequence[dict], title: str) -> Figure:
         variant = record["config"]["variant"]
         train = [p for p in record["curves"]["train"] if "train_seconds" in p]
         ax.plot([p["train_seconds"] / 60 for p in train], [p["loss"] for p in train],
-                color=COLORS.get(variant), lw=1.2, label=variant)  # fmt: skip
+                color=variant_color(variant), lw=1.2, label=variant)  # fmt: skip
     ax.set_xlabel("training wall-clock (min)")
     ax.set_ylabel("training loss")
     ax.set_title(title)
@@ -437,13 +613,20 @@ def plot_loss_vs_time(records: Sequence[dict], title: str) -> Figure:
     return fig
 
 
+def _spread(row: dict) -> str:
+    """A :func:`lshlib.verdict.compare` row's spread over its units, in words."""
+    if row["n"] < 2 or math.isnan(row["sd"]):
+        return "one seed: no spread"
+    return f"sd {row['sd']:.4f} over {row.get('n_desc') or str(row['n']) + ' seeds'}"
+
+
 def settings_lines(paper_rows: Sequence[dict], our_rows: Sequence[dict]) -> str:
-    """Each variant's SST-2 accuracy with the paper's fine-tuning settings beside ours."""
+    """Each variant's SST-2 accuracy with the paper's fine-tuning settings beside ours, each
+    with its spread over units (or "one seed: no spread")."""
     ours = {r["variant"]: r for r in our_rows}
     return "\n".join(
-        f"{r['variant']}: {r['mean']:.4f} (sd {r['sd']:.4f}, {r['n']} seeds) with the paper's "
-        f"settings, {ours[r['variant']]['mean']:.4f} (sd {ours[r['variant']]['sd']:.4f}, "
-        f"{ours[r['variant']]['n']} seeds) with ours"
+        f"{r['variant']}: {r['mean']:.4f} ({_spread(r)}) with the paper's settings, "
+        f"{ours[r['variant']]['mean']:.4f} ({_spread(ours[r['variant']])}) with ours"
         for r in paper_rows
         if r["variant"] in ours
     )
@@ -505,7 +688,8 @@ def plateau_conclusion(
     if base is None and lsh is None:
         return (
             f"Neither the baseline nor {test} leaves the plateau in {steps:,} steps: at this "
-            f"budget nothing shows that {test}'s redrawn hashes move it along the plateau faster."
+            f"budget nothing shows that {test}'s redrawn hashes move it along the plateau faster "
+            "(one seed each: a hint, not a finding)."
         )
     if not (base is None or (lsh is not None and lsh < base)):
         other = f"{test} never does" if lsh is None else f"{test} at step {lsh:,}"
@@ -572,13 +756,15 @@ def isolation_conclusion(
     alone, alone_random = masked_summary["no_collision"], masked_summary["no_collision_random"]
     low, high = random_vs_lsh["diff_low"], random_vs_lsh["diff_high"]
     fewer = alone_random < alone
+    one_seed = math.isnan(low) or math.isnan(high)
+    interval = "one seed: no interval" if one_seed else f"95% interval {low:+.4f} to {high:+.4f}"
     head = (
         f"The random mask leaves {100 * alone_random:.2f}% of queries alone where LSH leaves "
         f"{100 * alone:.1f}%, and scores {random_vs_lsh['diff_mean']:+.4f} against lsh_masked "
-        f"(95% interval {low:+.4f} to {high:+.4f}): "
+        f"({interval}): "
     )
-    if math.isnan(low):
-        return head + "one seed, no conclusion."
+    if one_seed:
+        return head + "no conclusion from one seed (a hint at most)."
     if low <= 0 <= high:
         return head + "within noise: these runs do not support the explanation."
     if not (fewer and low > 0):
