@@ -170,7 +170,7 @@ def training_lines(scale: str) -> list[str]:
 HEADLINE_FIGURES = (
     ("verdict_sst2_loss", "SST-2 fine-tuning loss over seeds"),
     ("verdict_pretraining_loss", "MLM pretraining loss over seeds"),
-    ("verdict_radar", "the paper's radar chart, ours beside theirs"),
+    ("verdict_radar", "the paper's radar chart, redrawn as ratios to the baseline"),
     ("verdict_plateau", "the long pretraining runs against the MLM plateau"),
 )
 
