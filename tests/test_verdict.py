@@ -200,7 +200,7 @@ def test_claims_round_trip_and_reach_the_readme(env):
     verdict.save_claims(rows, "smoke")
     assert verdict.load_claims("smoke", "cpu") == rows
     table = "\n".join(readme.claims_lines("smoke"))
-    assert "| c \\| d | e | m | v |" in table
+    assert "| c \\| d | e | m |  |  |  | v |" in table  # older rows: no unit, test or p
 
 
 def test_locality_rows_are_cached_per_run_and_redone_for_a_new_record(env, monkeypatch):
