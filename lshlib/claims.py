@@ -3,7 +3,8 @@ may use.
 
 Fixed in code before the re-analysis (and never chosen per result): every claims-table row that
 carries a test is one member of :data:`FAMILY`; their p-values are adjusted together by Holm's
-method (:func:`lshlib.stats.holm`), and a row's verdict follows its *adjusted* p. Rows outside the
+method (:func:`lshlib.stats.holm`) over the whole family (a member whose runs are missing counts
+as p = 1), and a row's verdict follows its *adjusted* p. Rows outside the
 family (the compute claim, a claim "not testable" at this scale) keep their own words; notebook
 comparisons and the mechanism arms are exploratory and never enter it.
 """
@@ -107,7 +108,11 @@ def adjust(claims: list[Claim]) -> list[Claim]:
     members = [c for c in claims if c.in_family]
     if not members:
         return claims
-    for claim, adjusted in zip(members, stats.holm([c.p for c in members]), strict=True):
-        claim.p_holm = adjusted
+    # The family is fixed: a member without a test yet (its runs missing) counts as p = 1, so a
+    # missing row never makes the adjustment of the others less strict.
+    absent = len(FAMILY) - len({c.key for c in members})
+    adjusted = stats.holm([c.p for c in members] + [1.0] * absent)
+    for claim, p_holm in zip(members, adjusted[: len(members)], strict=True):
+        claim.p_holm = p_holm
         claim.verdict = verdict_words(claim)
     return claims

@@ -147,7 +147,7 @@ def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> dict[str, f
 def in_words(low: float, high: float, what: str = "the difference") -> str:
     """``within noise`` when the interval covers zero, else which side it lies on."""
     if math.isnan(low) or math.isnan(high):
-        return f"{what} has no interval (one seed)"
+        return f"{what} has no interval (one seed or run on a side)"
     if low <= 0.0 <= high:
         return f"{what} is within noise (its interval covers 0)"
     return f"{what} is {'above' if low > 0 else 'below'} 0 beyond the spread"

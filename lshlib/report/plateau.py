@@ -202,7 +202,8 @@ def result_sentences(rows: Sequence[dict], test: dict | None, extra: dict | None
     out = []
     for arm, rs in by_arm.items():
         steps = sorted(r["step"] for r in rs if r["exited"])
-        where = f" (at steps {', '.join(f'{s:,}' for s in steps)})" if steps else ""
+        at = "at step" if len(steps) == 1 else "at steps"
+        where = f" ({at} {', '.join(f'{s:,}' for s in steps)})" if steps else ""
         out.append(f"{arm} leaves the plateau in {len(steps)} of {len(rs)} runs{where}.")
     if test is None:
         out.append("Fewer than two seed pairs of lsh_paper and the baseline are finished: no test "
