@@ -93,8 +93,12 @@ def verdict_words(claim: Claim) -> str:
         if claim.estimate * claim.sign > 0:
             return f"supported ({said})"
         return f"not supported: the opposite holds ({said})"
-    words = f"inconclusive: within noise ({said})"
     low, high = claim.interval or (math.nan, math.nan)
+    if not math.isnan(low) and (low > 0 or high < 0):  # the interval alone would say more
+        words = (f"inconclusive after the family's adjustment: the unadjusted 95% interval "
+                 f"excludes 0, but {said} does not pass {ALPHA}")  # fmt: skip
+    else:
+        words = f"inconclusive: within noise ({said})"
     effect = claim.paper_effect
     if effect is not None and not math.isnan(low) and not low <= effect <= high:
         words += (f"; the interval rules out a difference as large as the paper's "

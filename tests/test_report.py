@@ -307,7 +307,10 @@ def test_claims_table_has_a_row_per_measured_claim_and_skips_missing_runs():
     assert by["pretraining_helps"]["p_holm"] == pytest.approx(0.14)
     assert by["pretraining"]["p_holm"] == pytest.approx(1.0)
     assert by["sst2"]["verdict"].startswith("not supported: the opposite holds")
-    assert by["pretraining_helps"]["verdict"].startswith("inconclusive: within noise")
+    assert by["pretraining_helps"]["verdict"].startswith(
+        "inconclusive after the family's adjustment: the unadjusted 95% interval excludes 0, but "
+        "Holm-adjusted p = 0.14 does not pass 0.05"
+    )
     assert by["pretraining_helps_paper_settings"]["verdict"].startswith("not supported")
     # the pretraining interval -0.01..+0.01 excludes the paper's +0.0314: said, with its scope
     assert (
