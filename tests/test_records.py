@@ -69,10 +69,11 @@ def test_committed_records_keep_their_names():
 
 @needs_data
 def test_only_the_random_controls_retire():
-    from lshlib import verdict
+    from lshlib import plateau, verdict
 
     plans = (verdict.plan("laptop"), verdict.long_plan("laptop"))
     planned = {c.name: c for plan in plans for group in plan.values() for c in group}
+    planned |= {c.name: c for job in plateau.jobs("laptop") for c in job.configs}
     assert {p.stem for p in RECORD_FILES} - set(planned) == RETIRED
     randoms = [c for c in planned.values() if c.variant in ("random_paper", "random_masked")]
     assert randoms and all(c.random_density == "real_keys" for c in randoms)
