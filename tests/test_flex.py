@@ -176,6 +176,7 @@ def test_padding_mask_over_every_query_acts_on_keys():
     assert not flex._key_only(normalize_mask(varying, (2, 2, 64, 64), torch.float32)).key_only
 
 
+@pytest.mark.slow  # compiles FlexAttention (make slow)
 @pytest.mark.skipif(compile_unavailable() is not None, reason=str(compile_unavailable()))
 def test_compiled_forward_one_table_matches_bucketed():
     """The compiled kernel (block-sparse on CPU too) for one table; ~20-30 s of compile."""

@@ -59,6 +59,7 @@ def tiny_grid(path, **kw):
     return gpu_bench.run_grid(**args), seen
 
 
+@pytest.mark.slow  # runs the grid (make slow)
 def test_tiny_grid_record_and_saves_after_each_length(tmp_path):
     path = tmp_path / "attention_bench.json"
     record, seen = tiny_grid(path)
@@ -92,12 +93,14 @@ def test_tiny_grid_record_and_saves_after_each_length(tmp_path):
     assert "cpu (" in text and "not measured" in text and "flex" in text
 
 
+@pytest.mark.slow  # runs the grid (make slow)
 def test_budget_skips_are_recorded(tmp_path):
     record, _ = tiny_grid(tmp_path / "b.json", ns=(128,), methods=("sdpa",), budget_s=0.0)
     (row,) = record["rows"]
     assert row["skipped"] == "time budget spent" and record["budget_spent"]
 
 
+@pytest.mark.slow  # runs the grid (make slow)
 def test_extras_at_the_extra_length():
     jobs = gpu_bench.jobs_at(gpu_bench.EXTRA_N, gpu_bench.METHODS, True, gpu_bench.EAGER_MAX_N)
     shapes = {(j.method, j.batch, j.heads, j.block_size) for j in jobs}
@@ -107,6 +110,7 @@ def test_extras_at_the_extra_length():
     assert len(gpu_bench.jobs_at(4096, gpu_bench.METHODS, True, gpu_bench.EAGER_MAX_N)) == 4
 
 
+@pytest.mark.slow  # runs the grid (make slow)
 def test_cli_quick_on_cpu(tmp_path, capsys):
     out = tmp_path / "q.json"
     argv = ["--device", "cpu", "--quick", "--no-compile", "--no-train", "--methods", "sdpa"]

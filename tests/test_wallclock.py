@@ -12,6 +12,7 @@ from lshlib import wallclock
 
 @pytest.fixture
 def dirs(tmp_path, monkeypatch):
+    monkeypatch.setattr(wallclock, "machine_info", lambda: {"cpu_count": 2})  # no sampling wait
     monkeypatch.setenv("LSHLIB_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("LSHLIB_RESULTS_DIR", str(tmp_path / "results"))
     return tmp_path
