@@ -1,4 +1,4 @@
-"""The accelerator benchmark (issue 26): SDPA, eager, bucketed and FlexAttention on one GPU.
+"""The accelerator benchmark: SDPA, eager, bucketed and FlexAttention on one GPU.
 
 ``make bench-gpu``, the same as ``PYTHONPATH=. python3 -m lshlib.bench --device cuda``, writes
 ``results/laptop-cuda/attention_bench.json`` after every length; notebook 03 and the README read

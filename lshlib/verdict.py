@@ -1,4 +1,4 @@
-"""The verdict's runs (issue 13, notebook 06): every seed and control, as one cached plan.
+"""The verdict's runs (notebook 06): every seed and control, as one cached plan.
 
 :func:`plan` lists the run configurations of each group at a scale (seeds from
 :data:`lshlib.scales.VERDICT`):

@@ -258,7 +258,7 @@ def gap_line(records: dict[str, dict], metric: str, a: str, b: str, n: int) -> s
 
 # --------------------------------------------------------------------------- findings, in words
 
-# The goals the laptop scale is held to (issue 9): baseline MLM accuracy, SST-2 test accuracy,
+# The goals the laptop scale is held to: baseline MLM accuracy, SST-2 test accuracy,
 # SQuAD test F1 (%).
 GOALS = {"mlm": 0.15, "sst2": 0.82, "squad": 20.0}
 HEADLINE = {"mlm": "validation_accuracy", "sst2": "test_accuracy", "squad": "test_f1"}
