@@ -19,7 +19,7 @@ mode only) runs FlexAttention with a block-sparse mask built from the sorted buc
 (:mod:`lshlib.flex`, the GPU path; ``bucketed`` runs as ``flex`` on CUDA, see
 :func:`lshlib.flex.resolve_strategy`).
 
-Two *controls* (issue 13) isolate what the hashing contributes: ``pairs="random"`` keeps each
+Two *controls* isolate what the hashing contributes: ``pairs="random"`` keeps each
 call's collision density but forgets which pairs collided (every query-key pair is allowed
 independently with probability equal to the density of that call's LSH collision matrix, per
 batch element and head: no locality; with ``density="real_keys"`` counted over the pairs of real

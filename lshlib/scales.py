@@ -212,7 +212,7 @@ TRAINING: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-# The verdict's run plan (issue 13, notebook 06): seeds per group of runs (the first is the
+# The verdict's run plan (notebook 06): seeds per group of runs (the first is the
 # default runs' seed, so those are reused), and the sizes of the locality measurement. At the
 # laptop scale the issue's cuts apply: SQuAD keeps 2 seeds, and the attention controls are
 # fine-tuned from the baseline's pretrained checkpoint instead of being pretrained themselves,

@@ -9,7 +9,7 @@ from __future__ import annotations
 TASKS: tuple[str, ...] = ("mlm", "sst2", "squad")
 FINETUNE_TASKS: tuple[str, ...] = ("sst2", "squad")
 VARIANTS: tuple[str, ...] = ("baseline", "lsh_paper", "lsh_masked")
-# The controls of issue 13: the paper's LSH with one thing changed (see lshlib.attention).
+# The attention controls: the paper's LSH with one thing changed (see lshlib.attention).
 CONTROL_VARIANTS: tuple[str, ...] = (
     "random_paper",
     "random_masked",

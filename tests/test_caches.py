@@ -1,4 +1,4 @@
-"""Corpus files and caches (issue 25): corpus errors name the file and the fix; the tokenizer
+"""Corpus files and caches: corpus errors name the file and the fix; the tokenizer
 and token-id caches notice an edited corpus file of the same size (content hash), the
 tokenizer folder's name unchanged; incomplete checkpoints moved aside are removed once a later
 checkpoint is valid. No shared data needed: a one-book corpus is written here."""

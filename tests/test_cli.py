@@ -1,4 +1,4 @@
-"""Inputs checked at the edge (issue 25): every numeric RunConfig field within its range, and the
+"""Inputs checked at the edge: every numeric RunConfig field within its range, and the
 command line of ``python -m lshlib.training`` parsed before torch loads (errors in well under a
 second, one line naming the flag or variable), offering every runnable variant."""
 

@@ -1,4 +1,4 @@
-"""The attention controls of the verdict (issue 13) against dense oracles written here: random
+"""The attention controls of the verdict against dense oracles written here: random
 pairs of the same density (no locality), no mirroring, and the control variants of the model."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Crash-safe runs (issue 10, items 2-4): partial checkpoints are skipped and moved aside,
+"""Crash-safe runs: partial checkpoints are skipped and moved aside,
 corrupt records and caches are reported and rebuilt, and a resumed run writes the same record
 as an uninterrupted one (wall-clock fields aside). Tiny models keep this a few seconds a case."""
 

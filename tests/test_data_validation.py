@@ -1,5 +1,5 @@
 """Loaders reject bad data files with errors naming the file and the fix; corrupt tokenizer
-caches are reported, moved aside and rebuilt (issue 10, items 3 and 6)."""
+caches are reported, moved aside and rebuilt."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Run records (issue 25): reports only read them (a bad committed record fails the report,
+"""Run records: reports only read them (a bad committed record fails the report,
 naming the file, the problem and the fix, and nothing is moved or rewritten); one schema checked
 on write and read accepts every committed record; strict JSON with non-finite numbers as null;
 committed run names stay as they were except the six random-pairs controls, which retire."""

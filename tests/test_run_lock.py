@@ -1,4 +1,4 @@
-"""One writer per run (issue 25): a run's lock file makes a second process wait for (or, with a
+"""One writer per run: a run's lock file makes a second process wait for (or, with a
 timeout, stop naming) the holder's PID, and a killed holder's lock is taken over at once."""
 
 from __future__ import annotations
