@@ -318,7 +318,7 @@ def test_widget_draws_headless():
     assert explorer.frames_drawn == 3
 
 
-# ------------------------------------------------------------------------------ masks (issue 10)
+# ------------------------------------------------------------------------------ masks
 
 
 def _strategies(bits=2, tables=1, table_size=None):

@@ -1,4 +1,4 @@
-"""Attention at its edges (issue 25): legacy -10000 padding masks, float16 scores past 65504,
+"""Attention at its edges: legacy -10000 padding masks, float16 scores past 65504,
 the random-pairs controls' density over real tokens only, and NaN inputs in paper mode."""
 
 from __future__ import annotations

@@ -129,7 +129,7 @@ def test_interrupted_run_resumes_without_losing_steps(env):
     assert resumed["final"]["validation_loss"] == pytest.approx(
         full["final"]["validation_loss"], rel=1e-5
     )
-    # issue 10 item 4: the whole record agrees, wall-clock fields aside (train_loss_mean too)
+    # a resumed run: the whole record agrees, wall-clock fields aside (train_loss_mean too)
     assert resumed["final"]["train_loss_mean"] == full["final"]["train_loss_mean"]
     assert checkpoints.without_wall_clock(resumed) == checkpoints.without_wall_clock(full)
 
