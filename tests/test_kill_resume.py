@@ -1,5 +1,5 @@
 """Integration (slow): SIGKILL a real smoke-scale training process in the middle of writing a
-checkpoint, rerun it, and get the uninterrupted run's record (issue 10, item 2).
+checkpoint, rerun it, and get the uninterrupted run's record.
 
 The kill point is deterministic: the child process wraps the Trainer's optimizer save so that,
 at ``checkpoint-<KILL_AT>``, once the weights are on disk, ``optimizer.pt`` is left half written

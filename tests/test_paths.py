@@ -1,4 +1,4 @@
-"""lshlib.paths: one rule for every LSHLIB_*_DIR variable (issue 10, item 7)."""
+"""lshlib.paths: one rule for every LSHLIB_*_DIR variable."""
 
 from __future__ import annotations
 
