@@ -1,4 +1,5 @@
-"""The ``flex`` strategy (FlexAttention over a block mask built from the sorted buckets), on CPU here and on CUDA where present.
+"""The ``flex`` strategy (FlexAttention over a block mask built from the sorted buckets),
+on CPU here and on CUDA where present.
 
 On CPU FlexAttention runs uncompiled ("eager": every score, then ``mask_mod``) and has no
 backward, so the tests check:

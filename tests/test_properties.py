@@ -1,4 +1,4 @@
-"""Property-based tests (Hypothesis) of masked-mode LSH attention, issue 10.
+"""Property-based tests (Hypothesis) of masked-mode LSH attention.
 
 Drawn: batch, heads, query and key lengths, head width, dtype (fp32, fp64, fp16, bf16), bits,
 tables, table size, mask kind (bool, integer 0/1, additive float in fp32/fp64/the input dtype,

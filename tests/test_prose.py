@@ -1,4 +1,4 @@
-"""No sentence claims a finding from one seed (issue 24, item 7): the sentence generators of
+"""No sentence claims a finding from one seed: the sentence generators of
 :mod:`lshlib.report.verdict` and :mod:`lshlib.report.training`, fed one seed per variant, either
 hedge ("one seed", "a hint", "exploratory") or make no finding; and no markdown cell that speaks
 of one seed (or seed 42) draws a finding from it without a hedge. The checkers are tested on
@@ -40,7 +40,7 @@ FINDING_WORDS = (
 # What makes a generated sentence honest about resting on one seed.
 HEDGES = ("one seed", "a hint", "exploratory")
 # Prose that names one seed is hedged only by saying what that is worth (naming it is not enough:
-# "one seed is a hint ... the explanation does not hold" is the contradiction issue 24 found).
+# "one seed is a hint ... the explanation does not hold" is a sentence that contradicts itself).
 ONE_SEED = ("seed 42", "one seed", "single seed", "one run each", "one run per")
 MARKDOWN_HEDGES = ("a hint", "exploratory", "not a finding", "suggest", "not settled")
 

@@ -335,7 +335,7 @@ def test_claims_table_has_a_row_per_measured_claim_and_skips_missing_runs():
     assert not long["family"]
 
 
-# --------------------------------------------------------------------------- figures (issue 24)
+# --------------------------------------------------------------------------- figures
 
 
 def _task_records(task: str, scale: str = "laptop", max_length: int = 128) -> list[dict]:
