@@ -39,7 +39,8 @@ unit: setup
 slow: setup
 	LSHLIB_SCALE=smoke $(PY) -m pytest -q -m slow tests
 
-# Notebooks only read runs: the smoke plan is trained first (cached, so a second call reuses it).
+# Notebooks only read runs and derived files: the smoke plan is trained and its derived files
+# written first (cached, so a second call reuses the runs).
 nbtest: setup
 	LSHLIB_SCALE=smoke $(PY) -m lshlib.verdict
 	LSHLIB_SCALE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider $(NOTEBOOKS)
@@ -55,15 +56,18 @@ test: unit slow nbtest
 # default, one thread each on a 2-core machine); the notebooks then reuse them.
 WORKERS ?= 2
 reproduce: setup
-	$(PY) -m lshlib.wallclock start reproduce
+	$(PY) -m lshlib.bench.wallclock start reproduce
 	LSHLIB_REUSE=runs LSHLIB_WORKERS=$(WORKERS) $(PY) -m lshlib.verdict
 	LSHLIB_REUSE=runs LSHLIB_WORKERS=$(WORKERS) $(MAKE) --no-print-directory figures CLOCK_FIGURES=
-	$(PY) -m lshlib.wallclock finish reproduce
+	$(PY) -m lshlib.bench.wallclock finish reproduce
 	$(MAKE) --no-print-directory readme
 
-# Re-execute every notebook from the records already in results/ (training runs are reused).
+# Re-execute every notebook from the records already in results/ (training runs are reused):
+# first the derived files (floors, lexical baseline, locality tables, claims.json; no training),
+# which the notebooks only read.
 figures: setup
-	$(if $(CLOCK_FIGURES),$(PY) -m lshlib.wallclock start figures)
+	$(if $(CLOCK_FIGURES),$(PY) -m lshlib.bench.wallclock start figures)
+	$(PY) -m lshlib.verdict --derived
 	@for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb (scale $${LSHLIB_SCALE:-laptop})"; \
 	  $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
@@ -71,7 +75,7 @@ figures: setup
 	    --Exporter.preprocessors='["nbconvert.preprocessors.CoalesceStreamsPreprocessor"]' \
 	    "$$nb" || exit 1; \
 	done
-	$(if $(CLOCK_FIGURES),$(PY) -m lshlib.wallclock finish figures)
+	$(if $(CLOCK_FIGURES),$(PY) -m lshlib.bench.wallclock finish figures)
 	$(MAKE) --no-print-directory readme
 
 # The README's results block, generated from results/laptop/ (tests/test_readme.py checks it).
@@ -90,20 +94,20 @@ app: setup
 bench: setup
 	$(PY) benchmarks/attention.py
 
-# The accelerator benchmark (lshlib.gpu_bench): SDPA, eager, bucketed and FlexAttention in bf16 on
+# The accelerator benchmark (lshlib.bench.gpu): SDPA, eager, bucketed and FlexAttention in bf16 on
 # one GPU, under 4 minutes on an H100; writes results/laptop-cuda/attention_bench.json after every
 # length. No setup: it needs only torch (and transformers for the training step), so it runs with
 # .venv's Python when there is one, else python3 with the repository on PYTHONPATH.
 bench-gpu:
 	PYTHONPATH=. $(if $(wildcard $(PY)),$(PY),$(PYTHON)) -m lshlib.bench --device cuda
 
-# The plateau jobs (lshlib.plateau): seeds 1-5 of baseline and lsh_paper, 1-3 of lsh_paper_fixed,
+# The plateau jobs (lshlib.experiments.plateau): seeds 1-5 of baseline and lsh_paper, 1-3 of lsh_paper_fixed,
 # each stopped at step 16,000 with its chained SST-2 transfer, two at a time on one thread each,
 # from a git worktree pinned at the current commit; each record is committed as it lands.
 # DEADLINE=<minutes> starts a job only if its estimated time fits.
 DEADLINE ?=
 plateau: setup
-	$(PY) -m lshlib.runner $(if $(DEADLINE),--deadline $(DEADLINE))
+	$(PY) -m lshlib.verdict.runner $(if $(DEADLINE),--deadline $(DEADLINE))
 
 # The verdict's long runs: the plateau jobs, then the exploratory seed-42 plateau runs and the
 # long-sequence runs of SDPA vs the bucketed kernel; cached like every run.

@@ -1,10 +1,10 @@
-"""Command line of the attention benchmark (``make bench``): :func:`lshlib.bench.run`, printed
-as it goes and saved after every length to ``results/<scale>[-<device>]/attention_bench.json``
-(``laptop``, or ``smoke`` with ``--quick``).
+"""Command line of the attention benchmark (``make bench``): :func:`lshlib.bench.attention.run`,
+printed as it goes and saved after every length to
+``results/<scale>[-<device>]/attention_bench.json`` (``laptop``, or ``smoke`` with ``--quick``).
 
     python benchmarks/attention.py            # full grid, ~10 min on a 2-core CPU
     python benchmarks/attention.py --quick    # reduced grid, ~1 min
-    python benchmarks/attention.py --device cuda   # = python -m lshlib.bench (lshlib.gpu_bench)
+    python benchmarks/attention.py --device cuda   # = python -m lshlib.bench (lshlib.bench.gpu)
 
 Benchmark only on an idle machine: the record keeps the load average at start and end.
 """
@@ -18,8 +18,9 @@ from pathlib import Path
 
 import torch
 
-from lshlib import bench, safeio
-from lshlib.hashing import HashSetting
+from lshlib import safeio
+from lshlib.bench import attention as bench
+from lshlib.lsh.hashing import HashSetting
 
 
 def format_row(row: dict) -> str:

@@ -4,7 +4,7 @@ At the laptop pretraining shape (``lshlib.scales.TRAINING["laptop"]["mlm"]``: bl
 batch, learning rate, evaluation set, evaluation/checkpoint cadence) it measures, for baseline,
 ``lsh_paper`` and ``lsh_masked``:
 
-* **bare**: :func:`lshlib.jobs.mlm_model` + AdamW + :func:`lshlib.modeling.sparse_mlm_loss`
+* **bare**: :func:`lshlib.training.jobs.mlm_model` + AdamW + :func:`lshlib.modeling.sparse_mlm_loss`
   on batches collated beforehand (no Trainer, no evaluation, no checkpoints);
 * **pipeline**: :func:`lshlib.training.run` (the Trainer with our collator, data loader, logging,
   evaluation and checkpoints) on one evaluation cycle: ``eval_steps`` optimizer steps, ending in
@@ -32,9 +32,11 @@ from typing import Any
 
 import torch
 
-from lshlib import bench, data, features, jobs, training
+from lshlib import data, training
+from lshlib.bench import attention as bench
 from lshlib.modeling import VARIANTS, sparse_mlm_loss
 from lshlib.paths import results_dir
+from lshlib.training import features, jobs
 
 
 def bare_throughput(config: training.RunConfig, steps: int, warmup: int = 3) -> dict[str, Any]:
@@ -125,12 +127,17 @@ def measure(scale: str, variants: tuple[str, ...], bare_steps: int, threads: int
     for variant in variants:
         bare = bench.in_fresh_process(
             "benchmarks.training:bare_in_process",
-            variant=variant, scale=scale, steps=bare_steps, threads=threads,
-        )  # fmt: skip
-        pipe = bench.in_fresh_process(
-            "benchmarks.training:pipeline_in_process", variant=variant, scale=scale,
+            variant=variant,
+            scale=scale,
+            steps=bare_steps,
             threads=threads,
-        )  # fmt: skip
+        )
+        pipe = bench.in_fresh_process(
+            "benchmarks.training:pipeline_in_process",
+            variant=variant,
+            scale=scale,
+            threads=threads,
+        )
         rows[variant] = {
             "bare": bare,
             "pipeline": pipe,

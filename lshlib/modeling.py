@@ -2,7 +2,7 @@
 
 The paper's BERT-tiny (2 layers, hidden 128, 2 heads, intermediate 512, 512 positions) is built
 with ``attn_implementation="sdpa"`` for the baseline and ``"bert_lsh"`` (see
-:mod:`lshlib.attention`) for BERT-LSH; the LSH settings live in ``config.lsh`` so they survive
+:mod:`lshlib.lsh.attention`) for BERT-LSH; the LSH settings live in ``config.lsh`` so they survive
 ``save_pretrained`` / ``from_pretrained``. No modeling code is copied or forked.
 """
 
@@ -29,7 +29,7 @@ from transformers import (
 )
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
-from lshlib.attention import (
+from lshlib.lsh.attention import (
     ATTN_NAME,
     CONFIG_ATTR,
     LSHConfig,
@@ -72,7 +72,7 @@ _VARIANT_SETTINGS: dict[str, dict[str, Any]] = {
     "random_masked": {"mode": "masked", "pairs": "random", "density": "real_keys"},
     "lsh_paper_fixed": {"mode": "paper", "rehash": "fixed"},
     "lsh_paper_unmirrored": {"mode": "paper", "mirror": False},
-    # on CUDA "bucketed" runs as "flex" at call time (lshlib.flex.resolve_strategy): no config
+    # on CUDA "bucketed" runs as "flex" at call time (lshlib.lsh.flex.resolve_strategy): no config
     # changes, so every committed run keeps its strategy
     "lsh_bucketed": {"mode": "masked", "strategy": "bucketed", "bits": 4, "table_size": None},
 }

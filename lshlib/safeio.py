@@ -7,7 +7,7 @@ a kill leaves either the old file or the new one, never half of one. A file foun
 (written by an older version, truncated by a full disk, edited by hand) is reported with its
 path and renamed by :func:`quarantine`, so the next step rebuilds it rather than every later run
 failing on it. Run records are moved aside by the training path only: reports and notebooks read
-them through :mod:`lshlib.records`, which never renames or writes.
+them through :mod:`lshlib.training.records`, which never renames or writes.
 """
 
 from __future__ import annotations
@@ -125,4 +125,28 @@ def load_json_dict(path: Path) -> dict | None:
     if not isinstance(value, dict):
         quarantine(path, f"holds {type(value).__name__} {str(value)[:40]!r}, not a JSON object")
         return None
+    return value
+
+
+class DerivedFileError(RuntimeError):
+    """A derived file (a floor, the lexical baseline, a locality table, ``claims.json``) that a
+    reader needs is missing or unreadable; the message names the file and the command that
+    writes it."""
+
+
+DERIVED_BY = "python -m lshlib.verdict --derived (make figures and make reproduce run it)"
+
+
+def read_derived(path: Path, made_by: str = DERIVED_BY) -> dict:
+    """The JSON object in the derived file ``path``, read only: never computed here, never moved
+    aside. A missing or corrupt file raises :class:`DerivedFileError` naming ``made_by``."""
+    path = Path(path)
+    if not path.is_file():
+        raise DerivedFileError(f"{path} is missing; {made_by} writes it")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise DerivedFileError(f"{path} is not valid JSON ({err}); {made_by} rewrites it") from err
+    if not isinstance(value, dict):
+        raise DerivedFileError(f"{path} holds no JSON object; {made_by} rewrites it")
     return value

@@ -252,43 +252,70 @@ VERDICT: dict[str, dict[str, Any]] = {
 LONG: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
         "plateau": dict(max_train=None, epochs=2.0, eval_steps=8, save_steps=8),
-        "long_sequence": dict(max_length=256, max_train=16, batch_size=2, eval_steps=4,
-                              save_steps=4, max_eval=4),
+        "long_sequence": dict(
+            max_length=256, max_train=16, batch_size=2, eval_steps=4, save_steps=4, max_eval=4
+        ),
     },
     "laptop": {
-        "plateau": dict(max_train=None, epochs=5.0, logging_steps=100, eval_steps=2000,
-                        save_steps=2000),
-        "long_sequence": dict(max_length=2048, max_train=4000, batch_size=2, max_eval=16,
-                              logging_steps=20, eval_steps=250, save_steps=250),
+        "plateau": dict(
+            max_train=None, epochs=5.0, logging_steps=100, eval_steps=2000, save_steps=2000
+        ),
+        "long_sequence": dict(
+            max_length=2048,
+            max_train=4000,
+            batch_size=2,
+            max_eval=16,
+            logging_steps=20,
+            eval_steps=250,
+            save_steps=250,
+        ),
     },
     "paper": {
         "plateau": dict(max_train=None, epochs=10.0),
         "long_sequence": dict(max_length=4096, max_train=None, batch_size=4, max_eval=64),
     },
-}  # fmt: skip
+}
 
 
-# The plateau runs (lshlib.plateau, ``make plateau``): the laptop plateau schedule of LONG (5
-# epochs over every block, 25,700 steps at the laptop scale) stopped at ``stop_at`` (16,000 at the
-# laptop scale), evaluated every 500 steps on every held-out block with isolated evaluation and
-# attention diagnostics; the seeds of each arm. The exit rule (lshlib.survival) is written in
-# laptop steps; the smoke scale only checks the plumbing.
+# The plateau runs (lshlib.experiments.plateau, ``make plateau``): the laptop plateau schedule of
+# LONG (5 epochs over every block, 25,700 steps at the laptop scale) stopped at ``stop_at`` (16,000
+# at the laptop scale), evaluated every 500 steps on every held-out block with isolated evaluation
+# and attention diagnostics; the seeds of each arm. The exit rule (lshlib.experiments.survival) is
+# written in laptop steps; the smoke scale only checks the plumbing.
 PLATEAU: dict[str, dict[str, Any]] = {
     "smoke": dict(
-        settings=dict(max_train=None, epochs=2.0, eval_steps=4, save_steps=4, stop_at=12,
-                      isolated_eval=True, diagnostics=True),
+        settings=dict(
+            max_train=None,
+            epochs=2.0,
+            eval_steps=4,
+            save_steps=4,
+            stop_at=12,
+            isolated_eval=True,
+            diagnostics=True,
+        ),
         seeds={"baseline": (1,), "lsh_paper": (1,)},
         transfer_seeds=(1,),
         arms=False,
     ),
     "laptop": dict(
-        settings=dict(max_train=None, epochs=5.0, logging_steps=100, eval_steps=500,
-                      save_steps=1000, max_eval=None, stop_at=16_000, isolated_eval=True,
-                      diagnostics=True),
-        seeds={"baseline": (1, 2, 3, 4, 5), "lsh_paper": (1, 2, 3, 4, 5),
-               "lsh_paper_fixed": (1, 2, 3)},
+        settings=dict(
+            max_train=None,
+            epochs=5.0,
+            logging_steps=100,
+            eval_steps=500,
+            save_steps=1000,
+            max_eval=None,
+            stop_at=16_000,
+            isolated_eval=True,
+            diagnostics=True,
+        ),
+        seeds={
+            "baseline": (1, 2, 3, 4, 5),
+            "lsh_paper": (1, 2, 3, 4, 5),
+            "lsh_paper_fixed": (1, 2, 3),
+        },
         transfer_seeds=(1, 2),
-        arms=True,  # lshlib.mechanisms: queued behind the seeds above
+        arms=True,  # lshlib.experiments.mechanisms: queued behind the seeds above
     ),
     "paper": dict(
         settings=dict(max_train=None, epochs=10.0, isolated_eval=True, diagnostics=True),
@@ -296,7 +323,7 @@ PLATEAU: dict[str, dict[str, Any]] = {
         transfer_seeds=(1, 2),
         arms=False,
     ),
-}  # fmt: skip
+}
 
 
 # The paper's fine-tuning settings (docs/paper.md#configuration), run beside ours as a control.

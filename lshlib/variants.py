@@ -1,7 +1,7 @@
 """The names of the tasks and model variants, in a module that imports nothing heavy.
 
 :mod:`lshlib.modeling` builds the models these names stand for; the command line
-(:mod:`lshlib.cli`) offers them before torch and transformers are imported.
+(:mod:`lshlib.training.cli`) offers them before torch and transformers are imported.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 TASKS: tuple[str, ...] = ("mlm", "sst2", "squad")
 FINETUNE_TASKS: tuple[str, ...] = ("sst2", "squad")
 VARIANTS: tuple[str, ...] = ("baseline", "lsh_paper", "lsh_masked")
-# The attention controls: the paper's LSH with one thing changed (see lshlib.attention).
+# The attention controls: the paper's LSH with one thing changed (see lshlib.lsh.attention).
 CONTROL_VARIANTS: tuple[str, ...] = (
     "random_paper",
     "random_masked",

@@ -6,14 +6,11 @@ from __future__ import annotations
 import json
 import sys
 
+from conftest import TINY_MODEL
+
 from lshlib import training
 
-TINY = {
-    "hidden_size": 16,
-    "num_hidden_layers": 1,
-    "num_attention_heads": 2,
-    "intermediate_size": 32,
-}
+TINY = TINY_MODEL
 
 
 def tiny_config(batch_size: int) -> training.RunConfig:

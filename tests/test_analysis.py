@@ -1,5 +1,5 @@
-"""lshlib.analysis and lshlib.report.attention: chance levels, queries without collisions, the
-approximation sweep's new columns, and the text and figures notebook 02 shows."""
+"""lshlib.experiments.analysis and lshlib.report.attention: chance levels, queries without
+collisions, the approximation sweep's new columns, and the text and figures notebook 02 shows."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from lshlib import analysis
-from lshlib.attention import LSHConfig, additive_mask, full_attention, lsh_attention
-from lshlib.hashing import buckets, collision_matrix, draw_hash_params
+from lshlib.experiments import analysis
+from lshlib.lsh.attention import LSHConfig, additive_mask, full_attention, lsh_attention
+from lshlib.lsh.hashing import buckets, collision_matrix, draw_hash_params
 from lshlib.report import attention as report
 
 

@@ -1,22 +1,23 @@
-"""LSH attention against slow oracles written from PAPER.md (lshlib.reference)."""
+"""LSH attention against slow oracles written from PAPER.md (lshlib.lsh.reference)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from conftest import PAPER_SETTING
 
-from lshlib.analysis import output_error, topk_recall
-from lshlib.attention import (
+from lshlib.experiments.analysis import output_error, topk_recall
+from lshlib.lsh.attention import (
     LSHConfig,
     full_attention,
     hash_queries_keys,
     lsh_attention,
 )
-from lshlib.hashing import draw_hash_params
-from lshlib.reference import authors_attention, masked_attention_loop
+from lshlib.lsh.hashing import draw_hash_params
+from lshlib.lsh.reference import authors_attention, masked_attention_loop
 
 SETTINGS = [  # (bits, tables, table_size)
-    (2, 1, 256),  # the paper's setting
+    PAPER_SETTING,  # the paper's setting
     (3, 2, 64),
     (1, 1, None),
     (4, 3, 16),
@@ -97,7 +98,7 @@ def test_paper_mode_equals_authors_algorithm(bits, tables, table_size):
 
 def test_paper_mode_float32_within_tolerance():
     q, k, v, mask = _inputs(n=64, d=16, dtype=torch.float32)
-    p = _params(2, 1, 256, d=16)
+    p = _params(*PAPER_SETTING, d=16)
     cfg = LSHConfig(mode="paper")
     out, probs = lsh_attention(
         q, k, v, mask, config=cfg, hyperplanes=p.hyperplanes, coefficients=p.coefficients
@@ -175,8 +176,8 @@ BUCKETED_CASES = [  # (bits, tables, table_size, n)
 @pytest.mark.parametrize(("bits", "tables", "table_size", "n"), BUCKETED_CASES)
 def test_bucketed_equals_dense(bits, tables, table_size, n):
     pytest.importorskip(
-        "lshlib.bucketed",
-        reason="lshlib.bucketed (the compute helper's sparse kernel) not there yet",
+        "lshlib.lsh.bucketed",
+        reason="lshlib.lsh.bucketed (the compute helper's sparse kernel) not there yet",
     )
     q, k, v, mask = _inputs(n=n, d=16, dtype=torch.float32, pad=(0, n // 3))
     p = _params(bits, tables, table_size, d=16)
@@ -273,17 +274,17 @@ def _token_inputs(batch=3, n=16, d=16, seed=0):
 
 
 def test_density_vs_theory_agrees_with_closed_form():
-    from lshlib.analysis import density_vs_theory
+    from lshlib.experiments.analysis import density_vs_theory
 
     q, k, _, token_mask = _token_inputs()
-    rows = density_vs_theory(q, k, token_mask, [(2, 1, 256), (3, 2, None)], draws=200)
+    rows = density_vs_theory(q, k, token_mask, [PAPER_SETTING, (3, 2, None)], draws=200)
     for row in rows:
         assert 0 < row["stderr"] < 0.02
         assert abs(row["measured"] - row["expected"]) < 4 * row["stderr"], row
 
 
 def test_approximation_sweep_properties():
-    from lshlib.analysis import approximation_sweep, compare_modes
+    from lshlib.experiments.analysis import approximation_sweep, compare_modes
 
     q, k, v, token_mask = _token_inputs()
     rows = approximation_sweep(q, k, v, token_mask, [(1, 1, None), (4, 2, 64)], draws=3, k=3)
@@ -297,13 +298,13 @@ def test_approximation_sweep_properties():
         assert 0 < r["density"] < 1 and r["output_error"] > 0
         if r["mode"] == "masked":  # masked mode ranks colliding keys by their true scores
             assert r["topk_recall"] == pytest.approx(r["topk_collide"], abs=1e-6)
-    cmp = compare_modes(q, k, v, token_mask, (2, 1, 256))
+    cmp = compare_modes(q, k, v, token_mask, PAPER_SETTING)
     assert 0 < cmp.summary["paper_weight_noncolliding"] < 1
     assert 0 < cmp.summary["mirrored_pairs"] < 1
 
 
 def test_widget_draws_headless():
-    from lshlib.analysis import LayerInputs
+    from lshlib.experiments.analysis import LayerInputs
     from lshlib.widgets.attention import attention_explorer
 
     q, k, v, token_mask = _token_inputs(n=8)
@@ -338,7 +339,7 @@ def _both(q, k, v, mask, bits=2, tables=1, table_size=None, seed=0):
 
 def test_float64_inputs_with_float32_mask_never_attend_to_padding():
     """Issue 10 reproduction: bucketed attended to padding (max |out| 100 vs 2.43)."""
-    from lshlib.attention import additive_mask
+    from lshlib.lsh.attention import additive_mask
 
     for seed in range(10):
         g = torch.Generator().manual_seed(seed)
@@ -447,7 +448,7 @@ def test_mixed_dtypes_hyperplane_batch_and_dict_config_raise_value_error():
 
 
 def test_fixed_hash_params_cannot_be_corrupted_by_callers():
-    from lshlib.attention import fixed_hash_params
+    from lshlib.lsh.attention import fixed_hash_params
 
     fixed = LSHConfig(rehash="fixed", seed=1)
     first = fixed_hash_params(fixed, 2, 8)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import TINY_MODEL
 
-from lshlib.attention import (
+from lshlib.lsh.attention import (
     LSHConfig,
     full_attention,
     hash_queries_keys,
@@ -14,9 +15,9 @@ from lshlib.attention import (
     random_pairs,
     real_pairs,
 )
-from lshlib.bucketed import bucketed_attention
-from lshlib.hashing import draw_hash_params
-from lshlib.masks import BLOCKED_AT, normalize_mask
+from lshlib.lsh.bucketed import bucketed_attention
+from lshlib.lsh.hashing import draw_hash_params
+from lshlib.lsh.masks import BLOCKED_AT, normalize_mask
 
 
 def qkv(b=1, h=1, n=6, d=8, seed=0, dtype=torch.float32):
@@ -162,7 +163,7 @@ def test_lsh_config_density_defaults_to_the_old_semantics():
 
 
 def test_nan_query_crosses_rows_in_paper_mode_through_mirroring_only():
-    """Documented, not guarded (lshlib.attention.lsh_attention): a NaN in query i
+    """Documented, not guarded (lshlib.lsh.attention.lsh_attention): a NaN in query i
     reaches the rows j > i that collide with it in paper mode (score (i, j) is mirrored to
     (j, i)); masked mode, like full attention, keeps a NaN query in its own row."""
     q, k, v = qkv(n=8, d=4, seed=2)
@@ -183,9 +184,8 @@ def test_nan_query_crosses_rows_in_paper_mode_through_mirroring_only():
 def test_random_control_models_follow_their_runs_density():
     """A run's model has the density its RunConfig names: the committed runs' configs (no
     random_density: "all") rebuild the old semantics, run_config's new ones count real pairs."""
-    from lshlib import jobs
     from lshlib.modeling import variant_lsh_config
-    from lshlib.training import RunConfig
+    from lshlib.training import RunConfig, jobs
 
     old = RunConfig(task="sst2", variant="random_paper", scale="smoke")
     new = RunConfig(task="sst2", variant="random_masked", scale="smoke", random_density="real_keys")
@@ -198,10 +198,10 @@ def test_random_control_models_follow_their_runs_density():
 def test_random_control_model_output_ignores_padding_tokens():
     """Through transformers (its expanded 4-D padding mask): padding token ids never change a
     random_paper model's logits."""
-    from lshlib.attention import hash_generator
+    from lshlib.lsh.attention import hash_generator
     from lshlib.modeling import build_model
 
-    tiny = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32)
+    tiny = {**TINY_MODEL, "num_hidden_layers": 2}
     model = build_model("sst2", "random_paper", vocab_size=50, seed=0, **tiny).eval()
     ids = torch.randint(5, 50, (2, 16), generator=torch.Generator().manual_seed(0))
     mask = torch.ones(2, 16, dtype=torch.long)

@@ -6,8 +6,13 @@ import random
 
 import pytest
 
-from lshlib import baselines
-from lshlib.baselines import STOP_WORDS, sliding_window_answer, sliding_window_scores, word_tokens
+from lshlib.experiments import baselines
+from lshlib.experiments.baselines import (
+    STOP_WORDS,
+    sliding_window_answer,
+    sliding_window_scores,
+    word_tokens,
+)
 from lshlib.paths import data_dir
 
 FILLER = "lorem ipsum dolor sit amet consectetur adipiscing elit sed eiusmod tempor".split()

@@ -61,10 +61,20 @@ def app_url(tmp_path):
     env = {**os.environ, "LSHLIB_SCALE": os.environ.get("LSHLIB_SCALE", "smoke")}
     with log.open("w") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "voila", str(APP), "--no-browser", f"--port={port}",
-             "--Voila.ip=127.0.0.1"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "voila",
+                str(APP),
+                "--no-browser",
+                f"--port={port}",
+                "--Voila.ip=127.0.0.1",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO_ROOT,
+        )
     try:
         url = f"http://127.0.0.1:{port}/"
         _wait_for(url, server, log)

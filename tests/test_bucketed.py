@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-import lshlib.bucket_layout as bucket_layout
-import lshlib.bucketed as bk
-from lshlib.bucketed import bucketed_attention, plan_layout
-from lshlib.hashing import buckets, draw_hash_params
+import lshlib.lsh.bucketed as bk
+import lshlib.lsh.layout as bucket_layout
+from lshlib.lsh.bucketed import bucketed_attention, plan_layout
+from lshlib.lsh.hashing import buckets, draw_hash_params
 
 
 def oracle(q, k, v, qb, kb, mask, scaling):
@@ -187,7 +187,7 @@ def test_bad_inputs():
 
 
 def test_dispatch_from_lsh_attention_matches_dense_strategy():
-    from lshlib.attention import LSHConfig, lsh_attention
+    from lshlib.lsh.attention import LSHConfig, lsh_attention
 
     q, k, v = inputs(2, 2, 31, 16, seed=13)
     hp = draw_hash_params(16, 3, 2, 256, batch_shape=(2, 2), seed=7)

@@ -14,7 +14,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from lshlib import checkpoints, data, features
+from lshlib import data
+from lshlib.training import checkpoints, features
 
 BOOK = (
     "*** START OF THE PROJECT GUTENBERG EBOOK X ***\n\n{}\n\n"

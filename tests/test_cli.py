@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lshlib import cli, training
-from lshlib.training import RunConfig
+from lshlib import training
+from lshlib.training import RunConfig, cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,7 +130,8 @@ def test_cli_errors_are_one_line_and_fast(args, env, message):
 
 def test_cli_front_imports_neither_torch_nor_transformers():
     code = (
-        "import sys; sys.argv = ['x']; import lshlib.cli, lshlib.runlock, lshlib.variants; "
+        "import sys; sys.argv = ['x']\n"
+        "import lshlib.training.cli, lshlib.training.runlock, lshlib.variants\n"
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )
     done = subprocess.run(

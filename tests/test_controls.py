@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import TINY_MODEL
 
-from lshlib.attention import (
+from lshlib.lsh.attention import (
     LSHConfig,
     collision_from_buckets,
     hash_queries_keys,
     lsh_attention,
     random_pairs,
 )
-from lshlib.hashing import draw_hash_params
+from lshlib.lsh.hashing import draw_hash_params
 from lshlib.modeling import CONTROL_VARIANTS, build_model, variant_lsh_config
 
 
@@ -60,13 +61,21 @@ def test_random_pairs_attention_equals_the_oracle_on_the_same_draw(mode):
     q, k, v = _qkv()
     planes, coef = _hashes()
     cfg = LSHConfig(mode=mode, pairs="random")
-    out, _ = lsh_attention(q, k, v, config=cfg, hyperplanes=planes, coefficients=coef,
-                           generator=torch.Generator().manual_seed(9))  # fmt: skip
+    out, _ = lsh_attention(
+        q,
+        k,
+        v,
+        config=cfg,
+        hyperplanes=planes,
+        coefficients=coef,
+        generator=torch.Generator().manual_seed(9),
+    )
     qb, kb, _ = hash_queries_keys(q, k, cfg, hyperplanes=planes, coefficients=coef)
     nc = random_pairs(collision_from_buckets(qb, kb, negate=True), torch.Generator().manual_seed(9))
     torch.testing.assert_close(out, _oracle(q, k, v, nc, mode))
-    lsh, _ = lsh_attention(q, k, v, config=LSHConfig(mode=mode), hyperplanes=planes,
-                           coefficients=coef)  # fmt: skip
+    lsh, _ = lsh_attention(
+        q, k, v, config=LSHConfig(mode=mode), hyperplanes=planes, coefficients=coef
+    )
     assert not torch.allclose(out, lsh)  # a different set of pairs than the collisions
 
 
@@ -78,8 +87,9 @@ def test_unmirrored_paper_mode_computes_every_colliding_pair_as_itself():
     qb, kb, _ = hash_queries_keys(q, k, cfg, hyperplanes=planes, coefficients=coef)
     nc = collision_from_buckets(qb, kb, negate=True)
     torch.testing.assert_close(out, _oracle(q, k, v, nc, "paper", mirror=False))
-    mirrored, _ = lsh_attention(q, k, v, config=LSHConfig(bits=1, table_size=None),
-                                hyperplanes=planes, coefficients=coef)  # fmt: skip
+    mirrored, _ = lsh_attention(
+        q, k, v, config=LSHConfig(bits=1, table_size=None), hyperplanes=planes, coefficients=coef
+    )
     torch.testing.assert_close(mirrored, _oracle(q, k, v, nc, "paper", mirror=True))
     assert not torch.allclose(out, mirrored)
     assert not torch.isnan(probs).any()
@@ -112,7 +122,7 @@ def test_control_variants_change_one_thing_and_train_without_nan():
         "lsh_paper_unmirrored": {"mirror"},
     }
     ids = torch.randint(5, 50, (2, 16), generator=torch.Generator().manual_seed(0))
-    tiny = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    tiny = TINY_MODEL
     for variant in CONTROL_VARIANTS:
         model = build_model("mlm", variant, vocab_size=50, seed=0, **tiny)
         loss = model(input_ids=ids, labels=ids).loss

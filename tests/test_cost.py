@@ -1,5 +1,5 @@
 """Operation counts against FlopCounterMode, against the scores actually computed, and the
-expected densities of lshlib.theory against measured ones (within 4 standard errors)."""
+expected densities of lshlib.lsh.theory against measured ones (within 4 standard errors)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import math
 import pytest
 import torch
 
-from lshlib import bench, cost
-from lshlib.bucketed import bucketed_attention, plan_layout
-from lshlib.hashing import buckets, collisions, draw_hash_params
+from lshlib.bench import attention as bench
+from lshlib.lsh import cost
+from lshlib.lsh.bucketed import bucketed_attention, plan_layout
+from lshlib.lsh.hashing import buckets, collisions, draw_hash_params
 from lshlib.report import cost as report_cost
 
 
@@ -40,9 +41,17 @@ def test_bucketed_counts_equal_computed_scores(bits, tables, table_size):
     qb, kb = buckets(q.detach(), hp), buckets(k.detach(), hp)
     computed = plan_layout(qb, kb).computed_scores
     c = cost.attention_counts(
-        n, n, d, method="masked_bucketed", bits=bits, tables=tables, table_size=table_size,
-        batch=B, heads=H, computed=computed / (B * H),
-    )  # fmt: skip
+        n,
+        n,
+        d,
+        method="masked_bucketed",
+        bits=bits,
+        tables=tables,
+        table_size=table_size,
+        batch=B,
+        heads=H,
+        computed=computed / (B * H),
+    )
     assert c.dot_products == computed
     fwd = cost.flop_counter_total(lambda: bucketed_attention(q, k, v, qb, kb, scaling=0.5))
     assert fwd["total"] == 2 * (d + d) * computed == c.scores + c.value
@@ -59,7 +68,7 @@ def test_bucketed_counts_equal_computed_scores(bits, tables, table_size):
 
 def test_dense_strategy_counts_match_flop_counter():
     """Our dense strategy: hashing projection + all scores + value product, all matmuls."""
-    from lshlib.attention import LSHConfig, lsh_attention
+    from lshlib.lsh.attention import LSHConfig, lsh_attention
 
     B, H, n, d, bits, tables = 2, 2, 20, 16, 3, 2
     q, k, v = qkv(B, H, n, d, seed=2)
@@ -74,7 +83,7 @@ def test_dense_strategy_counts_match_flop_counter():
 def test_authors_dot_products_are_not_seen_by_flop_counter():
     """The authors' per-pair products are elementwise: FlopCounterMode sees only hashing and
     the dense value product, so it undercounts their algorithm by the colliding pairs."""
-    from lshlib.reference import authors_attention
+    from lshlib.lsh.reference import authors_attention
 
     B, H, n, d = 1, 2, 16, 8
     q, k, v = qkv(B, H, n, d, seed=3)
@@ -85,9 +94,17 @@ def test_authors_dot_products_are_not_seen_by_flop_counter():
     qb, kb = buckets(q, hp), buckets(k, hp)
     pairs = cost.measured_pairs(qb, kb, plan=False)
     c = cost.attention_counts(
-        n, n, d, method="paper_authors", bits=2, tables=1, table_size=256, batch=B, heads=H,
+        n,
+        n,
+        d,
+        method="paper_authors",
+        bits=2,
+        tables=1,
+        table_size=256,
+        batch=B,
+        heads=H,
         upper_pairs=pairs.upper / (B * H),
-    )  # fmt: skip
+    )
     value_only = B * H * 2 * d * n * n
     assert got["total"] <= c.matmul_flops
     assert got["total"] >= value_only
@@ -99,7 +116,7 @@ def test_authors_dot_products_are_not_seen_by_flop_counter():
 )
 def test_expected_density_matches_measured(bits, tables, table_size):
     """Exact expectation over hash draws for fixed q, k vs the mean of 300 draws (4 SE)."""
-    from lshlib.theory import pairwise_angles
+    from lshlib.lsh.theory import pairwise_angles
 
     g = torch.Generator().manual_seed(bits * 10 + tables)
     q = torch.randn(24, 8, generator=g, dtype=torch.float64)
@@ -120,7 +137,7 @@ def test_expected_density_matches_measured(bits, tables, table_size):
 
 
 def test_random_gaussian_density_is_collision_probability_at_right_angle():
-    from lshlib.theory import collision_probability
+    from lshlib.lsh.theory import collision_probability
 
     e = cost.expected_pairs(100, 100, 4, 2, None)
     assert e["density"] == pytest.approx(collision_probability(math.pi / 2, 4, 2, None))
@@ -160,14 +177,25 @@ def test_time_call_and_peak_memory():
 def _fake_bench():
     rows = []
     for n, sdpa, b4 in ((1024, 0.01, 0.02), (8192, 1.0, 0.08)):
-        rows.append({"n": n, "method": "sdpa", "forward": {"median": sdpa, "min": sdpa},
-                     "forward_backward": {"median": 3 * sdpa, "min": 3 * sdpa,
-                                          "peak_bytes": 10}})  # fmt: skip
         rows.append(
-            {"n": n, "method": "bucketed", "bits": 4, "tables": 1, "table_size": None,
-             "forward": {"median": b4, "min": b4 / 2},
-             "forward_backward": {"median": 3 * b4, "min": 3 * b4, "peak_bytes": 30}}
-        )  # fmt: skip
+            {
+                "n": n,
+                "method": "sdpa",
+                "forward": {"median": sdpa, "min": sdpa},
+                "forward_backward": {"median": 3 * sdpa, "min": 3 * sdpa, "peak_bytes": 10},
+            }
+        )
+        rows.append(
+            {
+                "n": n,
+                "method": "bucketed",
+                "bits": 4,
+                "tables": 1,
+                "table_size": None,
+                "forward": {"median": b4, "min": b4 / 2},
+                "forward_backward": {"median": 3 * b4, "min": 3 * b4, "peak_bytes": 30},
+            }
+        )
     fresh = {"n": 8192, "sdpa": 100, "bucketed": 150, "ratio_bucketed_to_sdpa": 1.5}
     return {"rows": rows, "fresh_process_memory": fresh}
 
@@ -206,8 +234,16 @@ def test_one_crossover_definition_requires_staying_ahead():
     rows = []
     for n, sdpa, b4 in ((512, 1.0, 0.5), (1024, 1.0, 2.0), (2048, 1.0, 0.5), (4096, 1.0, 0.4)):
         rows.append({"n": n, "method": "sdpa", "forward": {"median": sdpa}})
-        rows.append({"n": n, "method": "bucketed", "bits": 4, "tables": 1, "table_size": None,
-                     "forward": {"median": b4}})  # fmt: skip
+        rows.append(
+            {
+                "n": n,
+                "method": "bucketed",
+                "bits": 4,
+                "tables": 1,
+                "table_size": None,
+                "forward": {"median": b4},
+            }
+        )
     (fwd,) = [r for r in bench.crossover_table({"rows": rows}) if r["phase"] == "forward"]
     # faster at 512 but slower again at 1024: the crossover is 2048, from where it stays ahead
     assert fwd["crossover_n"] == 2048 and fwd["n_max"] == 4096

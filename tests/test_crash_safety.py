@@ -10,20 +10,13 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import TINY_MODEL
 
-from lshlib import bench, checkpoints, data, features, safeio, training
-from lshlib.paths import data_dir
+from lshlib import data, safeio, training
+from lshlib.bench import attention as bench
+from lshlib.training import checkpoints, features
 
-pytestmark = pytest.mark.skipif(
-    not (data_dir() / "corpus").is_dir(), reason="shared data not available"
-)
-
-TINY = {
-    "hidden_size": 16,
-    "num_hidden_layers": 1,
-    "num_attention_heads": 2,
-    "intermediate_size": 32,
-}
+TINY = TINY_MODEL
 
 
 def tiny_config(seed: int = 11, **overrides) -> training.RunConfig:
@@ -90,6 +83,7 @@ DAMAGE = {
 }
 
 
+@pytest.mark.needs_data
 @pytest.mark.parametrize("damage", list(DAMAGE))
 def test_damaged_checkpoint_is_invalid(finished, tmp_path, damage):
     folder = tmp_path / "checkpoint-8"
@@ -100,6 +94,7 @@ def test_damaged_checkpoint_is_invalid(finished, tmp_path, damage):
     assert [p.name.startswith("corrupt-checkpoint-8.") for p in tmp_path.iterdir()] == [True]
 
 
+@pytest.mark.needs_data
 def test_valid_checkpoints_pass(finished, tmp_path):
     snapshot = finished[2]
     for step in (4, 8):
@@ -112,6 +107,7 @@ def test_valid_checkpoints_pass(finished, tmp_path):
 
 
 # A full rerun for the issue's three cases (the other damages differ only in the check above).
+@pytest.mark.needs_data
 @pytest.mark.parametrize("damage", ["emptied folder", "truncated optimizer", "missing scheduler"])
 def test_partial_checkpoint_is_skipped_and_moved_aside(restored, caplog, damage):
     config, full, out = restored
@@ -126,6 +122,7 @@ def test_partial_checkpoint_is_skipped_and_moved_aside(restored, caplog, damage)
     )  # resumed from checkpoint-4
 
 
+@pytest.mark.needs_data
 @pytest.mark.parametrize("content", ["", '{"name": "mlm', "[]", "null", '{"name": "x"}'])
 def test_corrupt_record_is_moved_aside(restored, caplog, content):
     config = restored[0]
@@ -138,6 +135,7 @@ def test_corrupt_record_is_moved_aside(restored, caplog, content):
     assert len(list(path.parent.glob(f"{path.name}.corrupt-*"))) == before + 1
 
 
+@pytest.mark.needs_data
 @pytest.mark.parametrize("content", ['{"name": "mlm', "null"])
 def test_corrupt_record_run_is_resumed(restored, caplog, content):
     config, full, out = restored
@@ -152,6 +150,7 @@ def test_corrupt_record_run_is_resumed(restored, caplog, content):
     assert json.loads(path.read_text()) == again
 
 
+@pytest.mark.needs_data
 def test_train_loss_mean_covers_every_step(finished):
     record = finished[1]
     losses = [p["loss"] for p in record["curves"]["train"]]  # logging_steps=1: one per step
@@ -169,6 +168,7 @@ def test_train_loss_mean_of_a_log_history():
     assert checkpoints.train_loss_mean(logs, 0.0, 3, 3) == pytest.approx(8 / 3)
 
 
+@pytest.mark.needs_data
 def test_record_is_written_atomically(restored, monkeypatch):
     config, _, _ = restored
 
@@ -183,6 +183,7 @@ def test_record_is_written_atomically(restored, monkeypatch):
     assert left == []  # neither a partial record nor a temporary file
 
 
+@pytest.mark.needs_data
 def test_corrupt_corpus_cache_is_rebuilt(finished, monkeypatch, caplog):
     runs = finished[3]
     monkeypatch.setenv("LSHLIB_RUNS_DIR", str(runs))
@@ -198,12 +199,15 @@ def test_corrupt_corpus_cache_is_rebuilt(finished, monkeypatch, caplog):
     assert np.array_equal(np.load(cached[0]), ids)  # rewritten whole
 
 
-def test_corrupt_benchmark_record_is_moved_aside_and_rerun(monkeypatch, tmp_path, caplog):
+def test_a_corrupt_or_missing_benchmark_record_fails_naming_make_bench_and_is_left_alone(
+    monkeypatch, tmp_path
+):
     monkeypatch.setenv("LSHLIB_RESULTS_DIR", str(tmp_path))
     path = bench.bench_path("laptop")
+    monkeypatch.setattr(bench, "run", lambda quick: pytest.fail("no benchmark may start"))
+    with pytest.raises(safeio.DerivedFileError, match="is missing; make bench"):
+        bench.load_or_run("laptop")
     path.write_text('{"rows": [')
-    monkeypatch.setattr(bench, "run", lambda quick: {"rows": [], "quick": quick})
-    with caplog.at_level(logging.WARNING):
-        record, where = bench.load_or_run("laptop")
-    assert str(path) in caplog.text and record == {"rows": [], "quick": False}
-    assert json.loads(path.read_text()) == record and where.startswith("ran")
+    with pytest.raises(safeio.DerivedFileError, match="not valid JSON.*make bench"):
+        bench.load_or_run("laptop")
+    assert path.read_text() == '{"rows": ['  # not moved, not rewritten

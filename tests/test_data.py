@@ -9,12 +9,10 @@ import time
 
 import pytest
 
-from lshlib import data, features, scales
-from lshlib.paths import data_dir
+from lshlib import data, scales
+from lshlib.training import features
 
-needs_data = pytest.mark.skipif(
-    not (data_dir() / "sst2" / "train.tsv").is_file(), reason="shared data not available"
-)
+needs_data = pytest.mark.needs_data
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,7 @@ from lshlib import data, safeio
 from lshlib.paths import data_dir
 
 STAGED = data_dir()
-needs_data = pytest.mark.skipif(
-    not (STAGED / "sst2" / "dev.tsv").is_file(), reason="shared data not available"
-)
+needs_data = pytest.mark.needs_data
 
 
 @pytest.fixture

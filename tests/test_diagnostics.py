@@ -10,9 +10,12 @@ import math
 import datasets
 import pytest
 import torch
+from conftest import TINY_MODEL
 
-from lshlib.attention import hash_generator
-from lshlib.diagnostics import (
+from lshlib.lsh.attention import hash_generator
+from lshlib.lsh.hashing import collisions, draw_hash_params
+from lshlib.modeling import build_model, lsh_config_of, variant_lsh_config
+from lshlib.training.diagnostics import (
     HEAD_KEYS,
     _layer_attention,
     attention_diagnostics,
@@ -21,18 +24,10 @@ from lshlib.diagnostics import (
     qk_grad_rms,
     summarise,
 )
-from lshlib.hashing import collisions, draw_hash_params
-from lshlib.modeling import build_model, lsh_config_of, variant_lsh_config
 
 VOCAB = 50
 CLS, SEP = 1, 2
-TINY = {
-    "num_hidden_layers": 2,
-    "hidden_size": 16,
-    "num_attention_heads": 2,
-    "intermediate_size": 32,
-    "max_position_embeddings": 32,
-}
+TINY = {**TINY_MODEL, "num_hidden_layers": 2, "max_position_embeddings": 32}
 VARIANTS = (
     "baseline",
     "lsh_paper",

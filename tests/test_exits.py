@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lshlib import exits
+from lshlib.experiments import exits
 
 
 def record(arm: str, seed: int, exit_at: int | None, stop: int = 16_000) -> dict:
@@ -15,17 +15,26 @@ def record(arm: str, seed: int, exit_at: int | None, stop: int = 16_000) -> dict
         {"step": s, "eval_accuracy": 0.20 if exit_at is not None and s >= exit_at else 0.13}
         for s in range(500, stop + 1, 500)
     ]
-    train = [{"step": s, "loss": 6.0 if exit_at is None or s < exit_at else 5.0}
-             for s in range(100, stop + 1, 100)]  # fmt: skip
+    train = [
+        {"step": s, "loss": 6.0 if exit_at is None or s < exit_at else 5.0}
+        for s in range(100, stop + 1, 100)
+    ]
     last = evals[-1]["eval_accuracy"] if evals else 0.0
-    return {"config": {"scale": "laptop", "stop_at": stop, "variant": arm, "seed": seed},
-            "steps": stop, "curves": {"eval": evals, "train": train},
-            "final": {"validation_accuracy": last}}  # fmt: skip
+    return {
+        "config": {"scale": "laptop", "stop_at": stop, "variant": arm, "seed": seed},
+        "steps": stop,
+        "curves": {"eval": evals, "train": train},
+        "final": {"validation_accuracy": last},
+    }
 
 
 def test_rows_read_the_rule_its_sensitivity_and_the_secondary_detector():
-    rows = exits.exit_rows({"lsh_paper": {1: record("lsh_paper", 1, 10_500)},
-                            "baseline": {1: record("baseline", 1, None)}})  # fmt: skip
+    rows = exits.exit_rows(
+        {
+            "lsh_paper": {1: record("lsh_paper", 1, 10_500)},
+            "baseline": {1: record("baseline", 1, None)},
+        }
+    )
     lsh, base = rows
     assert (lsh["exited"], lsh["step"], lsh["level"]) == (True, 10_500, pytest.approx(0.13))
     assert lsh["step_at_0.01"] == lsh["step_at_0.03"] == 10_500
@@ -37,8 +46,9 @@ def test_rows_read_the_rule_its_sensitivity_and_the_secondary_detector():
 def test_a_run_stopped_early_is_read_on_a_scaled_rule():
     """Smoke runs stop at a few steps: the rule's laptop steps shrink with the stop."""
     small = record("lsh_paper", 1, None, stop=16)
-    small["curves"]["eval"] = [{"step": s, "eval_accuracy": 0.1 if s < 12 else 0.3}
-                               for s in range(2, 17, 2)]  # fmt: skip
+    small["curves"]["eval"] = [
+        {"step": s, "eval_accuracy": 0.1 if s < 12 else 0.3} for s in range(2, 17, 2)
+    ]
     found = exits.run_exit(small)
     assert found.exited and found.step == 12
 
@@ -65,8 +75,12 @@ def test_primary_test_and_claim_from_five_pairs():
 
 
 def test_no_claim_before_two_pairs():
-    rows = exits.exit_rows({"lsh_paper": {1: record("lsh_paper", 1, 9000)},
-                            "baseline": {1: record("baseline", 1, None)}})  # fmt: skip
+    rows = exits.exit_rows(
+        {
+            "lsh_paper": {1: record("lsh_paper", 1, 9000)},
+            "baseline": {1: record("baseline", 1, None)},
+        }
+    )
     assert exits.primary_test(rows) is None and exits.claim(rows) is None
 
 
@@ -75,8 +89,13 @@ def _full(arm: str, seed: int, exit_at: int | None) -> dict:
     r["config"].update(learning_rate=2e-3, warmup=0.05, batch_size=16)
     r["stopped_early"] = {"schedule_steps": 25_700}
     r["data"] = {"train_blocks": 82_240}
-    heads = {"entropy": [[1.0, 2.0]], "self_mass": [[0.1, 0.2]], "neighbour_mass": [[0.1, 0.1]],
-             "special_mass": [[0.3, 0.3]], "logit_std": [[1.0, 1.5]]}  # fmt: skip
+    heads = {
+        "entropy": [[1.0, 2.0]],
+        "self_mass": [[0.1, 0.2]],
+        "neighbour_mass": [[0.1, 0.1]],
+        "special_mass": [[0.3, 0.3]],
+        "logit_std": [[1.0, 1.5]],
+    }
     diag = {**heads, "hidden_cosine": [0.5]}
     r["curves"]["diagnostics"] = [{"step": s, **diag} for s in range(500, 16_001, 500)]
     return r
@@ -97,11 +116,16 @@ def test_figures_and_sentences_from_records(tmp_path):
     matplotlib.use("Agg")
     from lshlib.report import plateau as rp
 
-    records = {"lsh_paper": {s: _full("lsh_paper", s, 10_000 + 500 * s) for s in (1, 2)},
-               "baseline": {s: _full("baseline", s, None) for s in (1, 2)}}  # fmt: skip
+    records = {
+        "lsh_paper": {s: _full("lsh_paper", s, 10_000 + 500 * s) for s in (1, 2)},
+        "baseline": {s: _full("baseline", s, None) for s in (1, 2)},
+    }
     rows = exits.exit_rows(records)
-    for fig in (rp.plot_accuracy(records, rows), rp.plot_survival(exits.km_curves(rows), 16_000),
-                rp.plot_diagnostics(records, rows)):  # fmt: skip
+    for fig in (
+        rp.plot_accuracy(records, rows),
+        rp.plot_survival(exits.km_curves(rows), 16_000),
+        rp.plot_diagnostics(records, rows),
+    ):
         fig.savefig(tmp_path / "f.png")
     said = rp.result_sentences(rows, exits.primary_test(rows), exits.descriptive(rows))
     assert said[0] == "lsh_paper leaves the plateau in 2 of 2 runs (at steps 10,500, 11,000)."

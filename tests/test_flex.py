@@ -33,10 +33,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_properties import TOL, cases, close, make_inputs
 
-from lshlib import flex
-from lshlib.attention import LSHConfig, lsh_attention
-from lshlib.hashing import buckets, draw_hash_params
-from lshlib.masks import normalize_mask
+from lshlib.lsh import flex
+from lshlib.lsh.attention import LSHConfig, lsh_attention
+from lshlib.lsh.hashing import buckets, draw_hash_params
+from lshlib.lsh.masks import normalize_mask
 from lshlib.modeling import ALL_VARIANTS, variant_lsh_config
 
 CUDA = torch.cuda.is_available()
@@ -314,13 +314,14 @@ def test_cuda_compiled_forward_backward_matches_dense(tables):
 def test_cuda_bf16_mlm_steps_run_through_flex(monkeypatch):
     """BERT-tiny ``lsh_bucketed`` (attention dropout 0, as flex needs) under bf16 autocast on
     CUDA: the bucketed strategy runs as flex, and the loss is finite and falls."""
-    from lshlib.bench import _mlm_batch
+    from lshlib.bench.attention import _mlm_batch
     from lshlib.modeling import build_model, sparse_mlm_loss
 
     calls = []
     real = flex.flex_lsh_attention
     monkeypatch.setattr(
-        "lshlib.attention.flex_lsh_attention", lambda *a, **kw: calls.append(1) or real(*a, **kw)
+        "lshlib.lsh.attention.flex_lsh_attention",
+        lambda *a, **kw: calls.append(1) or real(*a, **kw),
     )
     dev = torch.device("cuda")
     model = build_model("mlm", "lsh_bucketed", vocab_size=500, attention_probs_dropout_prob=0.0)
@@ -341,9 +342,9 @@ def test_cuda_bf16_mlm_steps_run_through_flex(monkeypatch):
 
 
 def test_training_record_names_precision():
-    from lshlib import training
+    from lshlib.training import runs
 
-    device = training._device()
+    device = runs._device()
     expected = "bf16" if CUDA and torch.cuda.is_bf16_supported() else "fp32"
     assert device["precision"] == expected
     assert device["type"] == ("cuda" if CUDA else "cpu")

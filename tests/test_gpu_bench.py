@@ -1,4 +1,4 @@
-"""The accelerator benchmark (``python -m lshlib.bench``, :mod:`lshlib.gpu_bench`) at tiny sizes
+"""The accelerator benchmark (``python -m lshlib.bench``, :mod:`lshlib.bench.gpu`) at tiny sizes
 on CPU, uncompiled: the import stays light, the record has its shape and is saved after every
 length, the time budget and the eager limit are recorded as skips, and the readers say "not
 measured on a GPU yet" without a record. The GPU numbers themselves come from a GPU session."""
@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from lshlib import gpu_bench
+from lshlib.bench import gpu as gpu_bench
 from lshlib.paths import REPO_ROOT
 
 HEAVY = ("datasets", "ipywidgets", "transformers", "accelerate", "tokenizers", "pydantic")
@@ -21,10 +21,10 @@ HEAVY = ("datasets", "ipywidgets", "transformers", "accelerate", "tokenizers", "
 def test_import_and_help_without_heavy_modules(tmp_path):
     code = (
         "import sys\n"
-        "import lshlib.bench, lshlib.gpu_bench\n"
+        "import lshlib.bench.attention, lshlib.bench.gpu, lshlib.bench.__main__\n"
         f"print([m for m in {HEAVY!r} if m in sys.modules])\n"
         "sys.argv = ['lshlib.bench', '--help']\n"
-        "lshlib.bench.main()\n"
+        "lshlib.bench.__main__.main()\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     out = subprocess.run(

@@ -1,11 +1,11 @@
-"""lshlib.hashing: determinism, hand-computed buckets, a double-loop oracle, and bad input."""
+"""lshlib.lsh.hashing: determinism, hand-computed buckets, a double-loop oracle, and bad input."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from lshlib.hashing import (
+from lshlib.lsh.hashing import (
     HashParams,
     buckets,
     collision_matrix,

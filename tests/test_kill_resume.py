@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from lshlib import checkpoints, training
+from lshlib import training
 from lshlib.paths import data_dir
+from lshlib.training import checkpoints
 
 pytestmark = [
     pytest.mark.slow,

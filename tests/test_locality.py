@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lshlib.attention import random_pairs
 from lshlib.data import get_tokenizer
-from lshlib.locality import locality_stats, trained_locality
+from lshlib.experiments.locality import locality_stats, trained_locality
+from lshlib.lsh.attention import random_pairs
 from lshlib.modeling import build_model
 from lshlib.paths import data_dir
 
@@ -37,8 +37,12 @@ def test_uniform_attention_has_no_lift_and_padding_is_not_counted():
 def test_all_and_diagonal_collisions():
     probs, mask = _uniform(pad=0)
     every = locality_stats(probs, torch.ones(probs.shape, dtype=torch.bool), mask)
-    for name, value in (("weight_on_colliding", 1.0), ("density", 1.0), ("topk_colliding", 1.0),
-                        ("no_collision", 0.0)):  # fmt: skip
+    for name, value in (
+        ("weight_on_colliding", 1.0),
+        ("density", 1.0),
+        ("topk_colliding", 1.0),
+        ("no_collision", 0.0),
+    ):
         torch.testing.assert_close(every[name], torch.full((3,), value))
     eye = torch.eye(6).expand(probs.shape)
     diag = locality_stats(eye.clone(), eye.bool(), mask, k=1)
@@ -52,7 +56,7 @@ def test_all_and_diagonal_collisions():
 def test_isolation_under_the_random_control_matches_simulation():
     """``no_collision_random`` is the chance that attention's random-pairs control (same
     density per (batch, head) slice) leaves a real query with no real key: checked against
-    2,000 draws of :func:`lshlib.attention.random_pairs` within 4 standard errors."""
+    2,000 draws of :func:`lshlib.lsh.attention.random_pairs` within 4 standard errors."""
     probs, mask = _uniform(n=6, pad=2)
     gen = torch.Generator().manual_seed(1)
     colliding = torch.rand(probs.shape, generator=gen) < 0.25
@@ -87,7 +91,12 @@ def test_trained_locality_rows_per_layer_and_head(monkeypatch, tmp_path_factory)
     rows = trained_locality(model, num_sentences=6, draws=2, scale="smoke")
     assert [(r["layer"], r["head"]) for r in rows] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     for r in rows:
-        for name in ("weight_on_colliding", "density", "topk_colliding", "no_collision",
-                     "no_collision_random"):  # fmt: skip
+        for name in (
+            "weight_on_colliding",
+            "density",
+            "topk_colliding",
+            "no_collision",
+            "no_collision_random",
+        ):
             assert 0.0 <= r[name] <= 1.0, (name, r)
         assert r["lift"] > 0

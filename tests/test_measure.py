@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from lshlib import measure
+from lshlib.bench import measure
 
 
 def test_others_running_counts_a_busy_process_beside_us():

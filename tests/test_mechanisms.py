@@ -6,21 +6,30 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lshlib import mechanisms, plateau, training
+from lshlib import training
+from lshlib.experiments import mechanisms, plateau
 from lshlib.modeling import build_model
-from lshlib.trainers import scale_qk_learning_rate
+from lshlib.training.trainers import scale_qk_learning_rate
 
 
 def test_every_arm_changes_one_thing_and_names_a_known_explanation():
     assert [a.name for a in mechanisms.ARMS[:6]] == [
-        "random_paper", "constant_lr", "short_epochs", "lsh_masked", "lr_4e-3", "qk_lr_0.25",
-    ]  # fmt: skip
+        "random_paper",
+        "constant_lr",
+        "short_epochs",
+        "lsh_masked",
+        "lr_4e-3",
+        "qk_lr_0.25",
+    ]
     for a in mechanisms.ARMS:
         assert a.probes in mechanisms.EXPLANATIONS and a.predicts in ("exits", "stays")
         assert set(mechanisms.HAS[a.name]) == set(mechanisms.MECHANISMS)
         reference = "baseline" if a.variant == "baseline" else "lsh_paper"
-        changed = [m for m in mechanisms.MECHANISMS
-                   if mechanisms.HAS[a.name][m] != mechanisms.HAS[reference][m]]  # fmt: skip
+        changed = [
+            m
+            for m in mechanisms.MECHANISMS
+            if mechanisms.HAS[a.name][m] != mechanisms.HAS[reference][m]
+        ]
         assert len(changed) <= 2, (a.name, changed)  # lsh_masked: zeros and mirroring go together
     assert mechanisms.HAS["baseline"]["zero_gate"] is False
     assert mechanisms.HAS["lsh_paper"]["zero_gate"] is True
@@ -29,7 +38,10 @@ def test_every_arm_changes_one_thing_and_names_a_known_explanation():
 def test_reading_follows_the_rule_and_never_says_supported_below_five_seeds():
     r = mechanisms.reading("random_paper", [False, False])
     assert (r["exits_in"], r["outcome"], r["verdict"]) == (
-        "exits in 0 of 2 seeds", "stays", "consistent with")  # fmt: skip
+        "exits in 0 of 2 seeds",
+        "stays",
+        "consistent with",
+    )
     assert mechanisms.reading("random_paper", [True, True])["verdict"] == "against"
     assert mechanisms.reading("random_paper", [True, False, True])["verdict"] == "undecided"
     assert mechanisms.reading("lsh_masked", [False] * 5)["verdict"] == "supported"

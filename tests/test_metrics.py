@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from lshlib import metrics
+from lshlib import paper
+from lshlib.training import metrics
 
 
 def test_masked_accuracy_ignores_unlabelled_positions():
@@ -85,8 +86,8 @@ def test_squad_postprocess_picks_best_valid_span():
 
 
 def test_paper_numbers_present():
-    assert metrics.PAPER_RESULTS["baseline"]["sst2_test_accuracy"] == 0.7672
-    assert metrics.PAPER_RESULTS["lsh"]["mlm_perplexity"] == 206.6
+    assert paper.RESULTS["baseline"]["sst2_test_accuracy"] == 0.7672
+    assert paper.RESULTS["lsh"]["mlm_perplexity"] == 206.6
 
 
 def test_accuracy_difference_interval():

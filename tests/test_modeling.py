@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import PAPER_SETTING
 from transformers import BertConfig
 
-from lshlib.analysis import extract_qkv
-from lshlib.attention import ATTN_NAME, LSHConfig
+from lshlib.experiments.analysis import extract_qkv
+from lshlib.lsh.attention import ATTN_NAME, LSHConfig
 from lshlib.modeling import (
     TASK_CLASSES,
     VARIANTS,
@@ -35,7 +36,7 @@ def test_bert_tiny_config_is_the_papers():
     assert (c.intermediate_size, c.max_position_embeddings, c.vocab_size) == (512, 512, 32000)
     assert variant_lsh_config("baseline") is None
     paper = variant_lsh_config("lsh_paper")
-    assert (paper.bits, paper.tables, paper.table_size, paper.mode) == (2, 1, 256, "paper")
+    assert (paper.bits, paper.tables, paper.table_size, paper.mode) == (*PAPER_SETTING, "paper")
     assert variant_lsh_config("lsh_masked").mode == "masked"
 
 
@@ -145,8 +146,8 @@ def test_extract_qkv_matches_the_projections():
 
 def test_bucketed_strategy_through_the_model():
     pytest.importorskip(
-        "lshlib.bucketed",
-        reason="lshlib.bucketed (the compute helper's sparse kernel) not there yet",
+        "lshlib.lsh.bucketed",
+        reason="lshlib.lsh.bucketed (the compute helper's sparse kernel) not there yet",
     )
     lsh = LSHConfig(mode="masked", strategy="bucketed", rehash="fixed", seed=2)
     model = build_model("mlm", "lsh_masked", vocab_size=VOCAB, lsh=lsh).eval()
@@ -215,8 +216,11 @@ def test_sparse_mlm_rejects_other_models():
 
 
 def test_head_swap_check_accepts_heads_and_names_body_weights():
-    fine = {"missing_keys": ["classifier.weight", "bert.pooler.dense.bias"],
-            "unexpected_keys": ["cls.predictions.bias"], "mismatched_keys": []}  # fmt: skip
+    fine = {
+        "missing_keys": ["classifier.weight", "bert.pooler.dense.bias"],
+        "unexpected_keys": ["cls.predictions.bias"],
+        "mismatched_keys": [],
+    }
     _check_head_swap(fine, "sst2")
     odd = {**fine, "missing_keys": ["bert.encoder.layer.0.attention.self.query.weight"]}
     with pytest.raises(ValueError, match=r"task 'sst2'.*layer\.0\.attention\.self\.query"):

@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 
 from lshlib import training
-from lshlib.paths import data_dir
-from lshlib.per_example import example_scores, examples_path
+from lshlib.experiments.per_example import example_scores, examples_path
 
-pytestmark = pytest.mark.skipif(
-    not (data_dir() / "corpus").is_dir(), reason="shared data not available"
+TINY = {
+    "hidden_size": 16,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "intermediate_size": 32,
+}
+SMALL = dict(
+    model_overrides=TINY, max_eval=16, batch_size=16, eval_steps=2, save_steps=2, logging_steps=1
 )
-
-TINY = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
-        "intermediate_size": 32}  # fmt: skip
-SMALL = dict(model_overrides=TINY, max_eval=16, batch_size=16, eval_steps=2, save_steps=2,
-             logging_steps=1)  # fmt: skip
 
 
 @pytest.fixture
@@ -36,6 +36,7 @@ def env(monkeypatch, tmp_path_factory, tmp_path):
         ("squad", "scratch", "exact_match", "test_exact_match", 1.0),
     ],
 )
+@pytest.mark.needs_data
 def test_mean_of_example_scores_is_the_records_metric(env, task, variant, key, metric, scale):
     extra = {"max_train": 32, "max_test": 24} if task != "mlm" else {"max_train": 32}
     if task == "mlm":

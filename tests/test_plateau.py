@@ -12,17 +12,21 @@ import pytest
 import torch
 from transformers import TrainingArguments, get_scheduler
 
-from lshlib import plateau, runner, scoring, training
-from lshlib.paths import data_dir
+from lshlib import training
+from lshlib.experiments import plateau
 from lshlib.scales import LONG, PLATEAU
-from lshlib.trainers import draw_seed, evaluation_rng
+from lshlib.training import scoring
+from lshlib.training.trainers import draw_seed, evaluation_rng
+from lshlib.verdict import runner
 
-needs_data = pytest.mark.skipif(
-    not (data_dir() / "corpus").is_dir(), reason="shared data not available"
-)
+needs_data = pytest.mark.needs_data
 
-TINY = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
-        "intermediate_size": 32}  # fmt: skip
+TINY = {
+    "hidden_size": 16,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "intermediate_size": 32,
+}
 
 
 @pytest.fixture
@@ -35,9 +39,19 @@ def env(monkeypatch, tmp_path_factory, tmp_path):
 
 
 def tiny(variant: str = "lsh_paper", **overrides) -> training.RunConfig:
-    values = dict(max_length=32, max_train=64, max_eval=16, corpus_chars=200_000, batch_size=8,
-                  eval_batch_size=8, logging_steps=1, eval_steps=4, save_steps=4, epochs=2.0,
-                  model_overrides=TINY)  # fmt: skip
+    values = dict(
+        max_length=32,
+        max_train=64,
+        max_eval=16,
+        corpus_chars=200_000,
+        batch_size=8,
+        eval_batch_size=8,
+        logging_steps=1,
+        eval_steps=4,
+        save_steps=4,
+        epochs=2.0,
+        model_overrides=TINY,
+    )
     values.update(overrides)
     return training.run_config("mlm", variant, "smoke", 3, **values)
 
@@ -105,8 +119,12 @@ def test_jobs_pair_by_seed_and_chain_their_transfer():
     assert first.isolated_eval and first.diagnostics and first.epochs == 5.0
     lsh = next(j for j in jobs if j.pretraining.variant == "lsh_paper")
     kinds = [(c.variant, c.seed, c.learning_rate) for c in lsh.transfer]
-    assert kinds == [("lsh_paper", 1, 5e-4), ("lsh_paper", 2, 5e-4), ("lsh_paper", 1, 2e-5),
-                     ("baseline", 1, 5e-4)]  # fmt: skip
+    assert kinds == [
+        ("lsh_paper", 1, 5e-4),
+        ("lsh_paper", 2, 5e-4),
+        ("lsh_paper", 1, 2e-5),
+        ("baseline", 1, 5e-4),
+    ]
     assert all(c.pretrained == lsh.name for c in lsh.transfer)
     assert len(jobs[0].transfer) == 3  # the baseline has no full-attention twin
     with pytest.raises(ValueError, match="no plateau job 'nope'"):
@@ -115,14 +133,22 @@ def test_jobs_pair_by_seed_and_chain_their_transfer():
 
 def _record(task, epochs, steps, seconds, cpu="X", threads=1):
     length = 128 if task == "mlm" else 64  # the laptop scale's block and sentence lengths
-    return {"config": {"task": task, "epochs": epochs, "max_length": length}, "steps": steps,
-            "train_seconds": seconds, "device": {"threads": threads, "model": cpu}}  # fmt: skip
+    return {
+        "config": {"task": task, "epochs": epochs, "max_length": length},
+        "steps": steps,
+        "train_seconds": seconds,
+        "device": {"threads": threads, "model": cpu},
+    }
 
 
 def test_runner_estimates_a_job_from_this_machines_records():
-    records = [_record("mlm", 5.0, 100, 20.0), _record("mlm", 5.0, 100, 40.0, cpu="Y"),
-               _record("sst2", 1.0, 2000, 200.0), _record("sst2", 3.0, 6000, 600.0),
-               _record("sst2", 1.0, 2000, 999.0, threads=2)]  # fmt: skip
+    records = [
+        _record("mlm", 5.0, 100, 20.0),
+        _record("mlm", 5.0, 100, 40.0, cpu="Y"),
+        _record("sst2", 1.0, 2000, 200.0),
+        _record("sst2", 3.0, 6000, 600.0),
+        _record("sst2", 1.0, 2000, 999.0, threads=2),
+    ]
     job = plateau.jobs("laptop")[1]  # lsh_paper seed 1: 2 main, 1 paper-settings, 1 full
     minutes = runner.estimate_minutes(job, records, "X")
     assert minutes == pytest.approx((0.2 * 16_000 + 0.1 * (2000 * 3 + 6000)) / 60)
@@ -133,7 +159,7 @@ def test_runner_estimates_a_job_from_this_machines_records():
 
 
 def test_runner_refuses_uncommitted_code(monkeypatch):
-    monkeypatch.setattr(runner, "_git", lambda *a, **k: " M lshlib/training.py")
+    monkeypatch.setattr(runner, "_git", lambda *a, **k: " M lshlib/training/runs.py")
     with pytest.raises(SystemExit, match="uncommitted changes"):
         runner.pinned_commit()
 
@@ -148,8 +174,10 @@ def test_runner_cli_checks_its_arguments(capsys):
 
 
 def test_examples_decode_and_older_records_say_they_hold_none():
-    record = {"name": "r", "examples": {"split": "test", "correct": "0110", "f1": [1.0, 0.5],
-                                        "draw": 0, "draws": 8}}  # fmt: skip
+    record = {
+        "name": "r",
+        "examples": {"split": "test", "correct": "0110", "f1": [1.0, 0.5], "draw": 0, "draws": 8},
+    }
     assert scoring.examples_of(record) == {"correct": [0, 1, 1, 0], "f1": [1.0, 0.5]}
     with pytest.raises(KeyError, match="'old' holds no per-example predictions"):
         scoring.examples_of({"name": "old"})
@@ -208,9 +236,18 @@ def test_a_deterministic_model_is_scored_once(env):
 def test_chained_transfer_names_its_pretrained_run(env):
     mlm = tiny(stop_at=6, isolated_eval=True)
     training.run(mlm, progress=False)
-    sst2 = training.run_config("sst2", "baseline", "smoke", 1, pretrained=mlm.name,
-                               isolated_eval=True, max_train=64, max_eval=16, max_test=32,
-                               model_overrides=TINY)  # fmt: skip
+    sst2 = training.run_config(
+        "sst2",
+        "baseline",
+        "smoke",
+        1,
+        pretrained=mlm.name,
+        isolated_eval=True,
+        max_train=64,
+        max_eval=16,
+        max_test=32,
+        model_overrides=TINY,
+    )
     with pytest.raises(training.MissingRunError, match="mlm-x-s1-00000000"):
         training.run(dataclasses.replace(sst2, pretrained="mlm-x-s1-00000000"), progress=False)
     record = training.run(sst2, progress=False)
@@ -222,9 +259,10 @@ def test_chained_transfer_names_its_pretrained_run(env):
 
 
 def test_runner_is_importable_without_training_libraries():
-    code = "import sys, lshlib.runner; print('transformers' in sys.modules)"
-    out = subprocess.run([__import__("sys").executable, "-c", code], capture_output=True,
-                         text=True, check=True)  # fmt: skip
+    code = "import sys, lshlib.verdict.runner; print('transformers' in sys.modules)"
+    out = subprocess.run(
+        [__import__("sys").executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "False"
 
 

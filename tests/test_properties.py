@@ -25,8 +25,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lshlib.attention import LSHConfig, lsh_attention
-from lshlib.hashing import draw_hash_params
+from lshlib.lsh.attention import LSHConfig, lsh_attention
+from lshlib.lsh.hashing import draw_hash_params
 
 settings.register_profile(
     "lshlib",

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from lshlib import records, training
-from lshlib.paths import REPO_ROOT, data_dir
-from lshlib.records import RecordError
-from lshlib.training import RunConfig
+from lshlib import training
+from lshlib.paths import REPO_ROOT
+from lshlib.training import RunConfig, records
+from lshlib.training.records import RecordError
 
 COMMITTED = REPO_ROOT / "results" / "laptop"
 RECORD_FILES = sorted(COMMITTED.glob("*-s*-*.json"))
@@ -30,9 +30,7 @@ RETIRED = {
     "sst2-random_paper-s2-7635393e",
     "sst2-random_paper-s42-11f99292",
 }
-needs_data = pytest.mark.skipif(
-    not (data_dir() / "corpus").is_dir(), reason="needs LSHLIB_DATA_DIR (tokenizer name)"
-)
+needs_data = pytest.mark.needs_data
 
 
 def strict_json(text: str):
@@ -69,7 +67,8 @@ def test_committed_records_keep_their_names():
 
 @needs_data
 def test_only_the_random_controls_retire():
-    from lshlib import plateau, verdict
+    from lshlib import verdict
+    from lshlib.experiments import plateau
 
     plans = (verdict.plan("laptop"), verdict.long_plan("laptop"))
     planned = {c.name: c for plan in plans for group in plan.values() for c in group}
@@ -217,7 +216,7 @@ def test_readme_report_on_a_damaged_committed_record_fails_and_touches_nothing(
 
 
 def test_per_example_scores_never_move_a_damaged_cache(results_copy, tmp_path, monkeypatch):
-    from lshlib import per_example
+    from lshlib.experiments import per_example
 
     monkeypatch.setenv("LSHLIB_RUNS_DIR", str(tmp_path / "runs"))  # no final model there
     config = RunConfig(**committed()["config"])

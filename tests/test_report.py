@@ -13,11 +13,16 @@ from lshlib.report import verdict as rv
 
 def _records(**accuracies: float) -> dict[str, dict]:
     return {
-        v: {"final": {"test_accuracy": a, "test_loss": 0.5, "validation_loss_best": 0.4},
-            "train_seconds": 10.0, "tokens_per_second": 100.0, "steps": 5,
-            "train_samples_per_second": 8.0, "device": {"type": "cpu"}}
+        v: {
+            "final": {"test_accuracy": a, "test_loss": 0.5, "validation_loss_best": 0.4},
+            "train_seconds": 10.0,
+            "tokens_per_second": 100.0,
+            "steps": 5,
+            "train_samples_per_second": 8.0,
+            "device": {"type": "cpu"},
+        }
         for v, a in accuracies.items()
-    }  # fmt: skip
+    }
 
 
 def test_gap_line_says_within_noise_when_the_interval_covers_zero():
@@ -44,12 +49,18 @@ def test_comparison_table_sets_ours_beside_the_papers():
 
 def _mlm_records(**accuracies: float) -> dict[str, dict]:
     return {
-        v: {"final": {"validation_accuracy": a}, "steps": 100, "tokens_seen": 204_800,
-            "train_seconds": 60.0, "tokens_per_second": 3413.0 if v == "baseline" else 1706.5,
-            "curves": {"eval": [{"step": 50, "eval_accuracy": a / 2},
-                                {"step": 100, "eval_accuracy": a}]}}
+        v: {
+            "final": {"validation_accuracy": a},
+            "steps": 100,
+            "tokens_seen": 204_800,
+            "train_seconds": 60.0,
+            "tokens_per_second": 3413.0 if v == "baseline" else 1706.5,
+            "curves": {
+                "eval": [{"step": 50, "eval_accuracy": a / 2}, {"step": 100, "eval_accuracy": a}]
+            },
+        }
         for v, a in accuracies.items()
-    }  # fmt: skip
+    }
 
 
 FLOOR = {"token": ",", "hits": 186, "positions": 4741, "accuracy": 186 / 4741}
@@ -79,8 +90,10 @@ def test_finetuning_findings_compare_with_scratch_baseline_and_the_papers_own_ga
     assert "scratch - baseline" not in text  # said once, as baseline - scratch
     assert "baseline - BERT-LSH = +0.0069, has a 95% interval of ±0.0399" in text
     assert "within the noise of one run each" in text
-    squad = {v: {"final": {"test_f1": f, "test_exact_match": f / 3}} for v, f in
-             (("baseline", 21.0), ("scratch", 10.0))}  # fmt: skip
+    squad = {
+        v: {"final": {"test_f1": f, "test_exact_match": f / 3}}
+        for v, f in (("baseline", 21.0), ("scratch", 10.0))
+    }
     text = report_training.findings_finetuning(squad, "squad", 800, (6.2, "the lexical baseline"))
     assert "test F1 is 21%; it meets the goal of 20" in text
     assert "exact match (points) minus scratch: baseline - scratch: +3.67" in text
@@ -91,8 +104,11 @@ def test_accuracy_curves_mark_the_floor_and_the_papers_endpoints():
         _mlm_records(baseline=0.12, lsh_paper=0.11), "t", FLOOR
     )
     ax = fig.axes[0]
-    levels = sorted(round(line.get_ydata()[0], 4) for line in ax.lines if len(line.get_xdata()) == 2
-                    and line.get_ydata()[0] == line.get_ydata()[1])  # fmt: skip
+    levels = sorted(
+        round(line.get_ydata()[0], 4)
+        for line in ax.lines
+        if len(line.get_xdata()) == 2 and line.get_ydata()[0] == line.get_ydata()[1]
+    )
     assert levels == [0.0392, 0.1505, 0.1819]
     texts = " ".join(t.get_text() for t in ax.texts)
     assert "unigram floor" in texts and "88k steps" in texts
@@ -118,11 +134,23 @@ def test_verdict_words_follow_the_interval_and_the_claims_direction():
     assert "one seed" in rv.verdict_word(float("nan"), float("nan"), 1)
     with pytest.raises(ValueError, match="sign must be"):
         rv.verdict_word(0, 1, 0)
-    row = {"variant": "lsh_paper", "n": 3, "sd": 0.002, "diff_mean": -0.01, "diff_low": -0.02,
-           "diff_high": -0.001, "boot_low": -0.03, "boot_high": 0.0, "unit": "pretraining run",
-           "n_desc": "3 pretraining runs", "test": "paired t", "p": 0.04}  # fmt: skip
-    out = rv.claim_row("k", "LSH wins", "0.18 vs 0.15", "MLM accuracy, lsh_paper - baseline", row,
-                       +1).to_dict()  # fmt: skip
+    row = {
+        "variant": "lsh_paper",
+        "n": 3,
+        "sd": 0.002,
+        "diff_mean": -0.01,
+        "diff_low": -0.02,
+        "diff_high": -0.001,
+        "boot_low": -0.03,
+        "boot_high": 0.0,
+        "unit": "pretraining run",
+        "n_desc": "3 pretraining runs",
+        "test": "paired t",
+        "p": 0.04,
+    }
+    out = rv.claim_row(
+        "k", "LSH wins", "0.18 vs 0.15", "MLM accuracy, lsh_paper - baseline", row, +1
+    ).to_dict()
     assert out["our measurement"].startswith(
         "MLM accuracy, lsh_paper - baseline: -0.0100 over 3 pretraining runs (95% interval -0.0200 "
         "to -0.0010"
@@ -135,14 +163,23 @@ def _seed_records():
     records = []
     for variant, base in (("baseline", 6.0), ("lsh_paper", 5.0)):
         for seed, shift in ((1, 0.0), (2, 0.4)):
-            records.append({
-                "config": {"variant": variant, "seed": seed},
-                "curves": {"train": [{"step": s, "loss": base + shift - s / 100}
-                                     for s in (10, 20)]},
-                "final": {"validation_accuracy": 0.1 + shift / 10, "validation_loss": base,
-                          "validation_perplexity": 400.0, "train_loss_last": base},
-                "train_samples_per_second": 100.0, "steps": 20, "train_seconds": 10.0,
-            })  # fmt: skip
+            records.append(
+                {
+                    "config": {"variant": variant, "seed": seed},
+                    "curves": {
+                        "train": [{"step": s, "loss": base + shift - s / 100} for s in (10, 20)]
+                    },
+                    "final": {
+                        "validation_accuracy": 0.1 + shift / 10,
+                        "validation_loss": base,
+                        "validation_perplexity": 400.0,
+                        "train_loss_last": base,
+                    },
+                    "train_samples_per_second": 100.0,
+                    "steps": 20,
+                    "train_seconds": 10.0,
+                }
+            )
     return records
 
 
@@ -160,8 +197,10 @@ def test_seed_bands_span_the_lowest_to_the_highest_seed():
 def test_redrawn_loss_figures_carry_the_papers_reported_losses():
     curve, key, paper = rv.paper_loss_lines("mlm")
     assert (curve, key) == ("train", "loss")
-    assert paper == {"paper baseline, final training loss": 5.516,
-                     "paper BERT-LSH, final training loss": 5.406}  # fmt: skip
+    assert paper == {
+        "paper baseline, final training loss": 5.516,
+        "paper BERT-LSH, final training loss": 5.406,
+    }
     assert rv.paper_loss_lines("sst2")[:2] == ("eval", "eval_loss")
     fig = rv.plot_seed_bands(_seed_records(), "t", curve, key, paper)
     flat = [line for line in fig.axes[0].lines if line.get_label().startswith("paper")]
@@ -217,8 +256,10 @@ def test_plateau_conclusion_names_the_run_that_left_first_and_reads_the_control(
         variants = ("baseline", "lsh_paper", "lsh_paper_fixed")
         steps = (base, lsh, *fixed)
         pairs = zip(variants[: len(steps)], steps, strict=True)
-        return [{"variant": v, "exit_step": s, "steps": 25_700, "validation_accuracy": a}
-                for (v, s), a in zip(pairs, (0.13, 0.22, 0.19), strict=False)]  # fmt: skip
+        return [
+            {"variant": v, "exit_step": s, "steps": 25_700, "validation_accuracy": a}
+            for (v, s), a in zip(pairs, (0.13, 0.22, 0.19), strict=False)
+        ]
 
     text = rv.plateau_conclusion(exits(None, None))
     assert text.startswith("Neither the baseline nor lsh_paper leaves the plateau in 25,700 steps")
@@ -253,8 +294,12 @@ def test_long_sequence_conclusion_gives_the_ratios():
 
 
 def test_compute_claim_weighs_the_operation_count_against_the_wall_clock():
-    row = {"honest_lsh_kops": 100.0, "honest_full_kops": 150.0, "paper_kflops": 10.24,
-           "paper_full_kflops": 25.6}  # fmt: skip
+    row = {
+        "honest_lsh_kops": 100.0,
+        "honest_full_kops": 150.0,
+        "paper_kflops": 10.24,
+        "paper_full_kflops": 25.6,
+    }
     assert rv.compute_claim(row, 0.5)["verdict"] == "supported"
     assert rv.compute_claim(row, 3.75)["verdict"].startswith("partly: fewer operations")
     assert "3.75x" in rv.compute_claim(row, 3.75)["our measurement"]
@@ -280,10 +325,21 @@ def test_isolation_conclusion_reads_the_interval_and_the_isolated_shares():
 
 def test_claims_table_has_a_row_per_measured_claim_and_skips_missing_runs():
     def cmp(variant, low, high, p, test="paired t over pretraining runs"):
-        return [{"variant": "baseline", "n": 3, "sd": 0.01},
-                {"variant": variant, "n": 3, "sd": 0.01, "diff_mean": (low + high) / 2,
-                 "diff_low": low, "diff_high": high, "p": p, "unit": "pretraining run",
-                 "n_desc": "3 pretraining runs", "test": test}]  # fmt: skip
+        return [
+            {"variant": "baseline", "n": 3, "sd": 0.01},
+            {
+                "variant": variant,
+                "n": 3,
+                "sd": 0.01,
+                "diff_mean": (low + high) / 2,
+                "diff_low": low,
+                "diff_high": high,
+                "p": p,
+                "unit": "pretraining run",
+                "n_desc": "3 pretraining runs",
+                "test": test,
+            },
+        ]
 
     compute = {"claim": "compute", "paper's evidence": "e", "our measurement": "m", "verdict": "v"}
     control = {"control": "random_paper", **cmp("random_paper", -0.01, 0.01, 0.9)[1]}
@@ -322,11 +378,19 @@ def test_claims_table_has_a_row_per_measured_claim_and_skips_missing_runs():
     assert by["sst2"]["unit"] == "pretraining run" and by["sst2"]["n"] == "3 pretraining runs"
     settings = by["pretraining_helps_paper_settings"]["our measurement"]
     assert "+0.0750 over 3 pretraining runs (95% interval +0.0500 to +0.1000" in settings
-    exits = [{"variant": "baseline", "exit_step": None, "steps": 900, "validation_accuracy": 0.13},
-             {"variant": "lsh_paper", "exit_step": 500, "steps": 900,
-              "validation_accuracy": 0.2}]  # fmt: skip
-    long = rv.claims(pretraining=[], generalisation=[], sst2=[], squad=[], controls=[],
-                     compute=compute, exploratory_plateau=exits)[-1]  # fmt: skip
+    exits = [
+        {"variant": "baseline", "exit_step": None, "steps": 900, "validation_accuracy": 0.13},
+        {"variant": "lsh_paper", "exit_step": 500, "steps": 900, "validation_accuracy": 0.2},
+    ]
+    long = rv.claims(
+        pretraining=[],
+        generalisation=[],
+        sst2=[],
+        squad=[],
+        controls=[],
+        compute=compute,
+        exploratory_plateau=exits,
+    )[-1]
     assert long["our measurement"].endswith(
         "after 900 steps, one seed each: baseline 0.1300 (never leaves the plateau); "
         "lsh_paper 0.2000 (leaves the plateau at step 500)"

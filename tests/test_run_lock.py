@@ -15,17 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from lshlib import runlock, training
+from lshlib import training
 from lshlib.paths import REPO_ROOT
-from lshlib.runlock import RunLockedError
-from lshlib.training import RunConfig
+from lshlib.training import RunConfig, runlock, runs
+from lshlib.training.runlock import RunLockedError
 
 BASELINE = REPO_ROOT / "results" / "laptop" / "mlm-baseline-s42-eb511f9d.json"
 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from lshlib import runlock
+from lshlib.training import runlock
 with runlock.hold(sys.argv[1], "run x"):
     print("held", flush=True)
     seconds = float(sys.argv[2])
@@ -106,11 +106,11 @@ def test_run_waits_for_the_holder_and_reuses_its_record(config, monkeypatch, cap
     def train(*args, **kwargs):
         raise AssertionError("trained a run another process was training")
 
-    monkeypatch.setattr(training, "_train", train)
+    monkeypatch.setattr(runs, "_train", train)
     target = training.results_path(config.scale, config.name)
     proc = holder(training.lock_path(config), 2, target, BASELINE)
     try:
-        with caplog.at_level(logging.WARNING, logger="lshlib.runlock"):
+        with caplog.at_level(logging.WARNING, logger="lshlib.training.runlock"):
             record = training.run(config, progress=False)
     finally:
         proc.kill()

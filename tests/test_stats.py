@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lshlib import stats
+from lshlib.experiments import stats
 
 
 def test_seed_summary_and_paired_difference_by_hand():

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
-from lshlib import survival
-from lshlib.survival import Exit
+from lshlib.experiments import survival
+from lshlib.experiments.survival import Exit
 
 STEPS = list(range(500, 16_001, 500))  # evaluations every 500 steps, as in the plateau runs
 

@@ -1,4 +1,4 @@
-"""lshlib.theory: the closed form against Monte Carlo on lshlib.hashing, and its helpers."""
+"""lshlib.lsh.theory: the closed form against Monte Carlo on lshlib.lsh.hashing, and its helpers."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from lshlib import theory as T
-from lshlib.hashing import collisions, draw_hash_params
+from lshlib.lsh import theory as T
+from lshlib.lsh.hashing import collisions, draw_hash_params
 from lshlib.report import hashing as report_hashing
 
 # (bits, tables, table_size, theta): spans the paper's sweep (bits 2-8, tables 1-4, table_size

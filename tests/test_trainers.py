@@ -9,9 +9,9 @@ import pytest
 import torch
 from transformers import Trainer, TrainingArguments
 
-from lshlib import metrics
 from lshlib.modeling import build_model
-from lshlib.trainers import RunClock, SparseMLMTrainer, TextProgress
+from lshlib.training import metrics
+from lshlib.training.trainers import RunClock, SparseMLMTrainer, TextProgress
 
 VOCAB = 60
 TINY = {

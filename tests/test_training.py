@@ -13,12 +13,8 @@ from pathlib import Path
 import pytest
 from transformers import TrainerCallback
 
-from lshlib import checkpoints, training
-from lshlib.paths import data_dir
-
-pytestmark = pytest.mark.skipif(
-    not (data_dir() / "corpus").is_dir(), reason="shared data not available"
-)
+from lshlib import training
+from lshlib.training import checkpoints
 
 TINY = {
     "hidden_size": 16,
@@ -91,6 +87,7 @@ def test_config_names():
         tiny_config(variant="reformer")
 
 
+@pytest.mark.needs_data
 def test_same_seed_same_losses_and_reuse(env):
     config = tiny_config()
     first = training.run(config, progress=False)
@@ -111,6 +108,7 @@ def test_same_seed_same_losses_and_reuse(env):
     assert second["final"]["validation_loss"] == first["final"]["validation_loss"]
 
 
+@pytest.mark.needs_data
 def test_interrupted_run_resumes_without_losing_steps(env):
     config = tiny_config(seed=7)
     full = training.run(config, progress=False)
@@ -134,6 +132,7 @@ def test_interrupted_run_resumes_without_losing_steps(env):
     assert checkpoints.without_wall_clock(resumed) == checkpoints.without_wall_clock(full)
 
 
+@pytest.mark.needs_data
 def test_finetune_from_pretrained(env):
     config = training.run_config(
         "sst2",
@@ -160,14 +159,25 @@ def test_finetune_from_pretrained(env):
     assert training.load_record(mlm) is not None  # chain=True made the pretraining run first
 
 
+@pytest.mark.needs_data
 def test_chain_makes_another_variants_pretraining_even_when_only_its_record_is_left(env):
     """A control fine-tuned from the baseline's checkpoint of another seed (the verdict's
     plan) chains that run; a record whose model was deleted is retrained, not trusted."""
     mlm = training.run_config("mlm", "baseline", "smoke", 4, model_overrides=TINY)
     config = training.run_config(
-        "sst2", "random_masked", "smoke", 9, model_overrides=TINY, pretrained=mlm.name,
-        max_train=32, max_eval=16, max_test=16, batch_size=16, eval_steps=2, save_steps=2,
-    )  # fmt: skip
+        "sst2",
+        "random_masked",
+        "smoke",
+        9,
+        model_overrides=TINY,
+        pretrained=mlm,
+        max_train=32,
+        max_eval=16,
+        max_test=16,
+        batch_size=16,
+        eval_steps=2,
+        save_steps=2,
+    )
     assert training.run(config, progress=False, chain=True)["status"] == "finished"
     final = training.run_dir(mlm) / "final"
     assert (final / "config.json").is_file()
@@ -177,6 +187,7 @@ def test_chain_makes_another_variants_pretraining_even_when_only_its_record_is_l
     assert (final / "config.json").is_file()
 
 
+@pytest.mark.needs_data
 def test_scratch_control_finetunes_from_random_weights(env):
     config = training.run_config(
         "sst2",
@@ -203,6 +214,7 @@ def test_scratch_control_finetunes_from_random_weights(env):
         training.run_config("squad", "scratch", "smoke", pretrained="mlm-baseline-s1-x")
 
 
+@pytest.mark.needs_data
 def test_reuse_runs_mode_recomputes_records_without_a_local_model(env, monkeypatch):
     config = tiny_config(seed=11, max_train=16)
     first = training.run(config, progress=False)
@@ -246,6 +258,7 @@ def test_two_process_data_parallel_run(env, tmp_path):
     )
 
 
+@pytest.mark.needs_data
 def test_a_reused_run_says_so_in_one_line(env, capfd):
     config = tiny_config(seed=21, max_train=16)
     training.run(config, progress=False)

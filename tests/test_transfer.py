@@ -5,19 +5,31 @@ from __future__ import annotations
 
 import pytest
 
-from lshlib import mechanisms, plateau, transfer
+from lshlib.experiments import mechanisms, plateau
 from lshlib.report import verdict as rv
+from lshlib.verdict import transfer
 
 
 def chained(variant: str, pretrained: str, seed: int, ft_seed: int, acc: float, paper=False):
-    config = {"task": "sst2", "variant": variant, "seed": ft_seed, "scale": "laptop",
-              "pretrained": f"mlm-{pretrained}-s{seed}", "learning_rate": 5e-4, "epochs": 1.0,
-              "batch_size": 32, "warmup": 0.05}  # fmt: skip
+    config = {
+        "task": "sst2",
+        "variant": variant,
+        "seed": ft_seed,
+        "scale": "laptop",
+        "pretrained": f"mlm-{pretrained}-s{seed}",
+        "learning_rate": 5e-4,
+        "epochs": 1.0,
+        "batch_size": 32,
+        "warmup": 0.05,
+    }
     if paper:
         config.update(learning_rate=2e-5, epochs=3.0, batch_size=32, warmup=0.0)
-    return {"name": f"{variant}-{pretrained}-{seed}-{ft_seed}-{paper}", "config": config,
-            "final": {"test_accuracy": acc},
-            "pretrained_run": {"config": {"variant": pretrained, "seed": seed}}}  # fmt: skip
+    return {
+        "name": f"{variant}-{pretrained}-{seed}-{ft_seed}-{paper}",
+        "config": config,
+        "final": {"test_accuracy": acc},
+        "pretrained_run": {"config": {"variant": pretrained, "seed": seed}},
+    }
 
 
 def test_labels_say_weights_attention_and_settings():
@@ -54,14 +66,19 @@ def test_arm_readings_read_the_rule_and_the_pre_registered_table(monkeypatch):
     from tests.test_exits import record
 
     arm = mechanisms.arm("random_paper")
-    made = {plateau.arm_config(arm, 1, "laptop").name: record("random_paper", 1, None),
-            plateau.arm_config(arm, 2, "laptop").name: record("random_paper", 2, None)}  # fmt: skip
+    made = {
+        plateau.arm_config(arm, 1, "laptop").name: record("random_paper", 1, None),
+        plateau.arm_config(arm, 2, "laptop").name: record("random_paper", 2, None),
+    }
     monkeypatch.setattr(transfer.training, "load_record", lambda c: made.get(c.name))
     readings = transfer.arm_readings("laptop")
     assert [r["arm"] for r in readings] == ["random_paper"]
     r = readings[0]
     assert (r["exits_in"], r["outcome"], r["verdict"]) == (
-        "exits in 0 of 2 seeds", "stays", "consistent with")  # fmt: skip
+        "exits in 0 of 2 seeds",
+        "stays",
+        "consistent with",
+    )
     assert r["km"] == [(0, 1.0)]
 
 
@@ -74,12 +91,30 @@ def test_squad_row_is_uninformative_and_outside_the_family():
     )
     assert row["verdict"].startswith("uninformative at this scale")
     compute = {"claim": "c", "paper's evidence": "e", "our measurement": "m", "verdict": "v"}
-    squad = [{"variant": "baseline", "n": 2, "sd": 1.0},
-             {"variant": "lsh_paper", "n": 2, "sd": 1.0, "diff_mean": -0.9, "diff_low": -14.0,
-              "diff_high": 12.3, "p": 0.6, "unit": "pretraining run", "n_desc": "2 runs",
-              "test": "paired t"}]  # fmt: skip
-    table = rv.claims(pretraining=[], generalisation=[], sst2=[], squad=squad, controls=[],
-                      compute=compute, squad_floor=row)  # fmt: skip
+    squad = [
+        {"variant": "baseline", "n": 2, "sd": 1.0},
+        {
+            "variant": "lsh_paper",
+            "n": 2,
+            "sd": 1.0,
+            "diff_mean": -0.9,
+            "diff_low": -14.0,
+            "diff_high": 12.3,
+            "p": 0.6,
+            "unit": "pretraining run",
+            "n_desc": "2 runs",
+            "test": "paired t",
+        },
+    ]
+    table = rv.claims(
+        pretraining=[],
+        generalisation=[],
+        sst2=[],
+        squad=squad,
+        controls=[],
+        compute=compute,
+        squad_floor=row,
+    )
     by = {r["key"]: r for r in table}
     assert by["squad"]["verdict"].startswith("uninformative") and not by["squad"]["family"]
     assert transfer.squad_claim([], 6.2) is None

@@ -10,13 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lshlib import stats, training, verdict
+from lshlib import safeio, training, verdict
+from lshlib.experiments import stats
 from lshlib.modeling import CONTROL_VARIANTS
-from lshlib.paths import data_dir
-
-pytestmark = pytest.mark.skipif(
-    not (data_dir() / "corpus").is_dir(), reason="shared data not available"
-)
+from lshlib.verdict import comparisons, long, planning
 
 
 @pytest.fixture
@@ -54,10 +51,18 @@ def test_unknown_group_is_named(env):
 
 
 def _record(variant, seed, value, pretrained_seed=None):
-    config = {"task": "sst2", "variant": variant, "seed": seed, "scale": "smoke",
-              "pretrained": None if pretrained_seed is None else f"mlm-{variant}"}  # fmt: skip
-    record = {"name": f"sst2-{variant}-s{seed}", "config": config,
-              "final": {"test_accuracy": value}}  # fmt: skip
+    config = {
+        "task": "sst2",
+        "variant": variant,
+        "seed": seed,
+        "scale": "smoke",
+        "pretrained": None if pretrained_seed is None else f"mlm-{variant}",
+    }
+    record = {
+        "name": f"sst2-{variant}-s{seed}",
+        "config": config,
+        "final": {"test_accuracy": value},
+    }
     if pretrained_seed is not None:
         record["pretrained_run"] = {"config": {"seed": pretrained_seed}}
     return record
@@ -77,14 +82,17 @@ def test_compare_clusters_fine_tuning_seeds_by_pretraining_run():
         _record("lsh_paper", s, v, m)
         for s, v, m in zip((42, 1, 2, 3, 4), (0.69, 0.73, 0.72, 0.71, 0.75), pre, strict=True)
     ]
-    records += [_record("scratch", s, v) for s, v in
-                zip((42, 1, 2, 3, 4), (0.79, 0.83, 0.815, 0.80, 0.82), strict=True)]  # fmt: skip
+    records += [
+        _record("scratch", s, v)
+        for s, v in zip((42, 1, 2, 3, 4), (0.79, 0.83, 0.815, 0.80, 0.82), strict=True)
+    ]
     rows = {r["variant"]: r for r in verdict.compare(records, "test_accuracy")}
     base, lsh, scratch = rows["baseline"], rows["lsh_paper"], rows["scratch"]
     assert base["n"] == 3 and base["mean"] == pytest.approx((0.81 + 0.82 + 0.80) / 3)
     assert base["n_desc"] == "3 pretraining runs x 5 fine-tuning seeds"
-    expected = stats.paired_seed_difference({42: 0.70, 1: 0.74, 2: 0.72},
-                                             {42: 0.81, 1: 0.82, 2: 0.80})  # fmt: skip
+    expected = stats.paired_seed_difference(
+        {42: 0.70, 1: 0.74, 2: 0.72}, {42: 0.81, 1: 0.82, 2: 0.80}
+    )
     assert lsh["diff_mean"] == pytest.approx(-0.09) and lsh["p"] == pytest.approx(expected["p"])
     assert (lsh["diff_low"], lsh["diff_high"]) == pytest.approx((expected["low"], expected["high"]))
     assert lsh["test"] == "paired t over pretraining runs"
@@ -93,12 +101,14 @@ def test_compare_clusters_fine_tuning_seeds_by_pretraining_run():
     assert scratch["n_desc"] == "5 runs"
     with pytest.raises(ValueError, match="reference 'nope' has no runs"):
         verdict.compare(records, "test_accuracy", reference="nope")
-    orphan = _record("lsh_paper", 9, 0.7) | {"config": {**_record("lsh_paper", 9, 0.7)["config"],
-                                                         "pretrained": "mlm-x"}}  # fmt: skip
+    orphan = _record("lsh_paper", 9, 0.7) | {
+        "config": {**_record("lsh_paper", 9, 0.7)["config"], "pretrained": "mlm-x"}
+    }
     with pytest.raises(ValueError, match="pretraining run 'mlm-x' is in no plan"):
         verdict.unit_of(orphan)
 
 
+@pytest.mark.needs_data
 def test_long_plan_and_a_smoke_long_sequence_run(env):
     runs = verdict.long_plan("smoke")
     assert [c.variant for c in runs["plateau"]] == ["baseline", "lsh_paper", "lsh_paper_fixed"]
@@ -152,8 +162,8 @@ def test_plateau_summary_waits_for_every_run_and_the_reference(monkeypatch):
         _long_record([6.0] * 15, variant="lsh_paper"),
     ]
     reference = {"steps": 600}
-    monkeypatch.setattr(verdict, "long_records", lambda scale: {"plateau": list(runs)})
-    monkeypatch.setattr(verdict.training, "load_record", lambda config: reference)
+    monkeypatch.setattr(long, "long_records", lambda scale: {"plateau": list(runs)})
+    monkeypatch.setattr(training, "load_record", lambda config: reference)
     done, exits, step = verdict.plateau_summary("smoke")
     assert step == 600 and done == runs
     # smoothed (median of 5): 6.0 at step 600; 5.6 <= 5.7 first at step 1500
@@ -213,21 +223,25 @@ def test_locality_rows_are_cached_per_run_and_redone_for_a_new_record(env, monke
         calls.append((sentences, draws))
         return [{"layer": 0, "head": 0, "lift": 2.0}]
 
-    monkeypatch.setattr(verdict, "trained_locality", fake_locality)
-    monkeypatch.setattr(verdict, "load_model", lambda path, task: None)
+    monkeypatch.setattr(comparisons, "trained_locality", fake_locality)
+    monkeypatch.setattr(comparisons, "load_model", lambda path, task: None)
+    with pytest.raises(safeio.DerivedFileError, match="python -m lshlib.verdict --derived"):
+        verdict.locality_table([config], "smoke")  # a reader never computes
     with pytest.raises(FileNotFoundError, match=f"{config.name} has no final model"):
-        verdict.locality_table([config], "smoke")
+        verdict.locality_table([config], "smoke", compute=True)
     final = training.run_dir(config) / "final"
     final.mkdir(parents=True, exist_ok=True)
     (final / "config.json").write_text("{}")
-    rows = verdict.locality_table([config], "smoke")
+    rows = verdict.locality_table([config], "smoke", compute=True)
     assert rows == [{"variant": "baseline", "seed": 42, "layer": 0, "head": 0, "lift": 2.0}]
     assert verdict.locality_table([config], "smoke") == rows and len(calls) == 1  # cached
     (final / "config.json").unlink()
     assert verdict.locality_table([config], "smoke") == rows  # no model needed once cached
     stamp["finished_at"] = "t2"  # the run was trained again: its rows are recomputed
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(safeio.DerivedFileError, match="stale"):
         verdict.locality_table([config], "smoke")
+    with pytest.raises(FileNotFoundError):
+        verdict.locality_table([config], "smoke", compute=True)
 
 
 def test_workers_setting_is_checked(env, monkeypatch):
@@ -258,12 +272,14 @@ def test_train_missing_starts_fine_tuning_once_its_model_is_saved(monkeypatch):
     monkeypatch.setattr(training, "run", fake_run)
     monkeypatch.setattr(training, "pretrained_saved", lambda c: c.pretrained in saved)
     run = types.SimpleNamespace
-    configs = [run(name="P", task="mlm", pretrained=None),
-               run(name="A", task="sst2", pretrained="P"),
-               run(name="B", task="sst2", pretrained="P"),
-               run(name="C", task="sst2", pretrained=None),
-               run(name="X", task="sst2", pretrained="Q"),
-               run(name="Y", task="squad", pretrained="Q")]  # fmt: skip
+    configs = [
+        run(name="P", task="mlm", pretrained=None),
+        run(name="A", task="sst2", pretrained="P"),
+        run(name="B", task="sst2", pretrained="P"),
+        run(name="C", task="sst2", pretrained=None),
+        run(name="X", task="sst2", pretrained="Q"),
+        run(name="Y", task="squad", pretrained="Q"),
+    ]
     with ThreadPoolExecutor(2) as pool:
         out = verdict.train_missing(configs, pool, workers=2)
     assert sorted(out) == ["A", "B", "C", "P", "X", "Y"]
@@ -303,7 +319,7 @@ def test_row_finds_a_variant_or_names_the_ones_there():
 def test_recorded_training_sums_minutes_per_thread_count(monkeypatch):
     run = types.SimpleNamespace
     configs = [run(name="a"), run(name="b"), run(name="c"), run(name="d")]
-    monkeypatch.setattr(verdict, "plan", lambda scale: {"x": configs[:3], "y": configs[1:]})
+    monkeypatch.setattr(planning, "plan", lambda scale: {"x": configs[:3], "y": configs[1:]})
     records = {
         "a": {"device": {"threads": 2}, "train_seconds": 600.0},
         "b": {"device": {"threads": 1}, "train_seconds": 120.0},

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lshlib import wallclock
+from lshlib.bench import wallclock
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import base64
 
 import torch
 
-from lshlib.analysis import LayerInputs
+from lshlib.experiments.analysis import LayerInputs
 from lshlib.widgets.attention import attention_explorer
 from lshlib.widgets.hashing import hashing_explorer
 

@@ -14,8 +14,7 @@ from matplotlib.figure import Figure
 from lshlib.paths import figures_dir
 
 # One colour-blind-safe palette (Okabe & Ito), one fixed colour per variant in every figure.
-OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
-             "#000000")  # fmt: skip
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 VARIANT_COLORS: dict[str, str] = {
     "baseline": OKABE_ITO[0],
     "lsh_paper": OKABE_ITO[1],

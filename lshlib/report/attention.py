@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from lshlib.analysis import ModeComparison, no_collision_queries
+from lshlib.experiments.analysis import ModeComparison, no_collision_queries
 
 __all__ = [
     "heatmap",
@@ -106,7 +106,7 @@ def plot_density_vs_theory(rows: Sequence[dict[str, Any]]) -> Figure:
         )
     hi = max(expected.max(), measured.max()) * 1.05
     ax.plot([0, hi], [0, hi], "k--", lw=1, label="measured = expected")
-    ax.set_xlabel("expected density (lshlib.theory)")
+    ax.set_xlabel("expected density (lshlib.lsh.theory)")
     ax.set_ylabel("measured density (± 2 s.e.)")
     ax.set_title("Collision density of real queries and keys")
     ax.legend(fontsize=8)
@@ -165,7 +165,8 @@ def plot_approximation(rows: Sequence[dict[str, Any]], chance: float | None = No
     error, paper-mode output error (on its own, much finer scale: its lines lie close together)
     and top-k recall of both modes. In the recall panel the dotted lines are the collision
     density (what a random mask of that density recalls: masked mode's chance level) and the
-    grey line ``chance`` (paper mode's chance level k/n, :func:`lshlib.analysis.topk_chance`)."""
+    grey line ``chance`` (paper mode's chance level k/n,
+    :func:`lshlib.experiments.analysis.topk_chance`)."""
     fig, (ax_masked, ax_paper, ax_rec) = plt.subplots(1, 3, figsize=(17, 4.8))
     tables = sorted({r["tables"] for r in rows})
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -246,8 +247,8 @@ def density_estimates_report(
 
 def masked_error_report(rows: Sequence[dict[str, Any]]) -> str:
     """Where masked mode's output error exceeds 1 (worse than a zero output) in the rows of
-    :func:`lshlib.analysis.approximation_sweep`, and why: the share of real queries that collide
-    with no key there (zero output, error exactly 1) and the error of the other queries."""
+    :func:`lshlib.experiments.analysis.approximation_sweep`, and why: the share of real queries that
+    collide with no key there (zero output, error exactly 1) and the error of the other queries."""
     masked = [r for r in rows if r["mode"] == "masked"]
     over = [r for r in masked if r["output_error"] > 1.0]
     if not over:

@@ -11,8 +11,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from lshlib import bench as bench_mod
-from lshlib.hashing import HashSetting
+from lshlib.bench import attention as bench_mod
+from lshlib.bench.targets import target_report  # noqa: F401 - notebook 03 calls it here
+from lshlib.lsh.hashing import HashSetting
 
 __all__ = [
     "kflops_charts",
@@ -66,8 +67,15 @@ def ops_vs_length(rows: Sequence[dict]) -> Figure:
         style = "-" if m == "dense" else ("--" if m.startswith("authors") else "-.")
         width = 2.5 if m == "dense" else 1.5
         for ax, key in zip(axes, ("ops", "dot_products"), strict=True):
-            ax.plot([r["n"] for r in sel], [r[key] for r in sel], style, lw=width, marker="o",
-                    ms=3, label=m)  # fmt: skip
+            ax.plot(
+                [r["n"] for r in sel],
+                [r[key] for r in sel],
+                style,
+                lw=width,
+                marker="o",
+                ms=3,
+                label=m,
+            )
     titles = ("operations (fwd + bwd)", "query-key dot products")
     ylabels = ("operations per attention call", "dot products per attention call")
     for ax, title, ylabel in zip(axes, titles, ylabels, strict=True):
@@ -86,10 +94,25 @@ def density_vs_theory(rows: Sequence[dict], title: str = "") -> Figure:
     the closed form (bars would mislead on the log axis the 1-8% densities need)."""
     fig, ax = plt.subplots(figsize=(8, 4))
     x = np.arange(len(rows))
-    ax.plot(x, [r["expected"] for r in rows], "_", ms=22, mew=2.5, color="tab:blue",
-            label="theory (closed form)")  # fmt: skip
-    ax.errorbar(x, [r["measured"] for r in rows], yerr=[2 * r["stderr"] for r in rows], fmt="o",
-                ms=4, capsize=4, color="tab:orange", label="measured (±2 SE)")  # fmt: skip
+    ax.plot(
+        x,
+        [r["expected"] for r in rows],
+        "_",
+        ms=22,
+        mew=2.5,
+        color="tab:blue",
+        label="theory (closed form)",
+    )
+    ax.errorbar(
+        x,
+        [r["measured"] for r in rows],
+        yerr=[2 * r["stderr"] for r in rows],
+        fmt="o",
+        ms=4,
+        capsize=4,
+        color="tab:orange",
+        label="measured (±2 SE)",
+    )
     ax.set_xticks(x, [r["label"] for r in rows], rotation=20, fontsize=8)
     ax.set_xlim(-0.6, len(rows) - 0.4)
     ax.set_yscale("log")
@@ -110,25 +133,44 @@ def bench_time_memory(rows: Sequence[dict], crossovers: dict | None = None) -> F
     colors = dict(zip(labels, plt.cm.tab10(np.linspace(0, 1, max(len(labels), 2))), strict=False))
     panels = [
         (axes[0, 0], "forward", "median", "forward time (median, IQR band)", "seconds"),
-        (axes[0, 1], "forward_backward", "median", "forward + backward time (median, IQR band)",
-         "seconds"),
+        (
+            axes[0, 1],
+            "forward_backward",
+            "median",
+            "forward + backward time (median, IQR band)",
+            "seconds",
+        ),
         (axes[1, 0], "forward", "peak_bytes", "peak memory, forward (profiler)", "MiB"),
-        (axes[1, 1], "forward_backward", "peak_bytes", "peak memory, forward + backward "
-         "(profiler)", "MiB"),
-    ]  # fmt: skip
+        (
+            axes[1, 1],
+            "forward_backward",
+            "peak_bytes",
+            "peak memory, forward + backward (profiler)",
+            "MiB",
+        ),
+    ]
     for ax, phase, key, title, unit in panels:
         for lab in labels:
-            sel = sorted((r for r in rows if r["label"] == lab and r["phase"] == phase
-                          and r.get(key)), key=lambda r: r["n"])  # fmt: skip
+            sel = sorted(
+                (r for r in rows if r["label"] == lab and r["phase"] == phase and r.get(key)),
+                key=lambda r: r["n"],
+            )
             if not sel:
                 continue
             n = [r["n"] for r in sel]
             scale = 2**20 if key == "peak_bytes" else 1
-            ax.plot(n, [r[key] / scale for r in sel], marker="o", ms=3, color=colors[lab],
-                    label=display_label(lab))  # fmt: skip
+            ax.plot(
+                n,
+                [r[key] / scale for r in sel],
+                marker="o",
+                ms=3,
+                color=colors[lab],
+                label=display_label(lab),
+            )
             if key == "median":
-                ax.fill_between(n, [r["q1"] for r in sel], [r["q3"] for r in sel],
-                                color=colors[lab], alpha=0.2)  # fmt: skip
+                ax.fill_between(
+                    n, [r["q1"] for r in sel], [r["q3"] for r in sel], color=colors[lab], alpha=0.2
+                )
         ax.set_title(title)
         ax.set_ylabel(unit)
         ax.set_xscale("log", base=2)
@@ -138,9 +180,16 @@ def bench_time_memory(rows: Sequence[dict], crossovers: dict | None = None) -> F
             for lab, n in (crossovers or {}).get(phase, {}).items():
                 if n is not None and lab in colors:
                     ax.axvline(n, color=colors[lab], ls=":", lw=1.2)
-                    ax.annotate(f"n={n}", (n, 1.0), xycoords=("data", "axes fraction"),
-                                rotation=90, va="top", ha="right", fontsize=7,
-                                color=colors[lab])  # fmt: skip
+                    ax.annotate(
+                        f"n={n}",
+                        (n, 1.0),
+                        xycoords=("data", "axes fraction"),
+                        rotation=90,
+                        va="top",
+                        ha="right",
+                        fontsize=7,
+                        color=colors[lab],
+                    )
     handles, names = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, names, loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
@@ -213,93 +262,6 @@ def bench_rows(bench: dict) -> list[dict]:
     return out
 
 
-def _finder(bench: dict):
-    def stat(n, method, phase="forward", key="median", **setting):
-        for r in bench["rows"]:
-            if (
-                r["n"] == n
-                and r["method"] == method
-                and all(r.get(a) == b for a, b in setting.items())
-            ):
-                return r.get(phase, {}).get(key)
-        return None
-
-    return stat
-
-
-def _ratio(a, b):
-    return a / b if a is not None and b else None
-
-
-def target_report(bench: dict) -> list[dict]:
-    """The speed and memory targets against one benchmark run: target, goal, the ratio of
-    medians (``measured``), the ratio of the fastest repeats (``best_of_repeats``: closer to
-    an idle machine when the run was shared) and whether the median ratio meets the goal."""
-    stat = _finder(bench)
-    s4 = {"bits": 4, "tables": 1, "table_size": None}
-    s6 = {"bits": 6, "tables": 1, "table_size": None}
-    s8 = {"bits": 8, "tables": 4, "table_size": None}
-    fb = "forward_backward"
-    ns = sorted({r["n"] for r in bench["rows"]})
-    big, top = (8192 if 8192 in ns else max(ns)), max(ns)
-
-    def speedup(n, phase, setting, ref="sdpa"):
-        return lambda k: _ratio(stat(n, ref, phase, k), stat(n, "bucketed", phase, k, **setting))
-
-    specs = [
-        (f"bucketed 4b/1t vs SDPA, forward, n={big}", ">=", 10.0, speedup(big, "forward", s4)),
-        (f"bucketed 4b/1t vs SDPA, forward+backward, n={big}", ">=", 8.0, speedup(big, fb, s4)),
-        (f"bucketed 8b/4t vs SDPA, forward, n={big}", ">=", 5.0, speedup(big, "forward", s8)),
-    ]
-    for n in sorted({big, top}):
-        specs.append((f"bucketed 6b/1t vs HF Reformer LSH attention, forward, n={n}", ">", 1.0,
-                      speedup(n, "forward", s6, ref="reformer")))  # fmt: skip
-    specs.append(
-        (f"peak memory, bucketed 4b/1t / SDPA, forward+backward, n={top} (profiler)", "<=", 2.0,
-         lambda k: _ratio(stat(top, "bucketed", fb, "peak_bytes", **s4),
-                          stat(top, "sdpa", fb, "peak_bytes")))
-    )  # fmt: skip
-    fresh = bench.get("fresh_process_memory") or {}
-    if fresh:
-        specs.append(
-            (f"peak memory, bucketed 4b/1t / SDPA, forward+backward, n={fresh['n']} "
-             "(peak-RSS growth, fresh process)", "<=", 2.0,
-             lambda k: fresh.get("ratio_bucketed_to_sdpa"))
-        )  # fmt: skip
-    paper = bench.get("paper_mode", {})
-    if paper:
-        shape = paper["shape"]
-        where = f"batch {shape['batch']}, {shape['heads']} heads, n={shape['n']}"
-        specs.append((f"paper mode (dense) / SDPA, {where}", "<=", 2.5,
-                      lambda k: _ratio(paper["paper_dense"][k], paper["sdpa"][k])))  # fmt: skip
-        specs.append((f"authors' loop / our paper mode, {where}", ">=", 2.0,
-                      lambda k: _ratio(paper["authors"][k], paper["paper_dense"][k])))  # fmt: skip
-    long = bench.get("long_training_step", {})
-    if long:
-        shape = long["shape"]
-        specs.append(
-            (f"BERT-tiny MLM training step, batch 1, n={shape['n']}, vocab {shape['vocab']}, "
-             "sparse head: bucketed 4b/1t / SDPA", "<=", 0.5,
-             lambda k: _ratio(long["bucketed_4b1t"][k], long["baseline"][k]))
-        )  # fmt: skip
-    train = bench.get("training_step", {})
-    if train:
-        shape = train["shape"]
-        best = f"lsh_masked_{train['best_lsh_strategy']}"
-        specs.append(
-            (f"BERT-tiny MLM training step, batch {shape['batch']}, n={shape['n']}: best LSH "
-             "strategy / SDPA", "<=", 1.25, lambda k: _ratio(train[best][k], train["baseline"][k]))
-        )  # fmt: skip
-    ops = {">=": lambda v, b: v >= b, ">": lambda v, b: v > b, "<=": lambda v, b: v <= b}
-    out = []
-    for name, op, bound, value in specs:
-        v, best_v = value("median"), value("min")
-        met = None if v is None else ops[op](v, bound)
-        out.append({"target": name, "goal": f"{op} {bound:g}x", "measured": v,
-                    "best_of_repeats": best_v, "met": met})  # fmt: skip
-    return out
-
-
 def crossover_labels(bench: dict) -> dict[str, dict[str, int | None]]:
     """``{phase: {"bucketed <setting>": crossover n}}``, as the benchmark figure wants it."""
     out: dict[str, dict[str, int | None]] = {"forward": {}, "forward_backward": {}}
@@ -355,24 +317,41 @@ def findings(
 
 
 PROFILE_GROUPS = {
-    "matrix products": ("bmm", "mm", "matmul", "addmm", "baddbmm", "_flash_attention",
-                        "scaled_dot_product", "_efficient_attention"),
-    "gathers and scatters": ("index_select", "scatter", "index_copy", "gather", "index_add",
-                             "index_put", "index_fill", "take"),
+    "matrix products": (
+        "bmm",
+        "mm",
+        "matmul",
+        "addmm",
+        "baddbmm",
+        "_flash_attention",
+        "scaled_dot_product",
+        "_efficient_attention",
+    ),
+    "gathers and scatters": (
+        "index_select",
+        "scatter",
+        "index_copy",
+        "gather",
+        "index_add",
+        "index_put",
+        "index_fill",
+        "take",
+    ),
     "sorting and searching": ("sort", "searchsorted", "argsort", "unique", "cumsum", "bincount"),
     "softmax and exp": ("softmax", "exp", "logsumexp", "max", "amax"),
     "copies and fills": ("copy_", "fill_", "zero_", "clone", "contiguous", "cat", "empty"),
-}  # fmt: skip
+}
 
 
 def profile_summary(rows: Sequence[dict]) -> str:
-    """One sentence: the share of the profiled self CPU time (:func:`lshlib.bench.profile_call`
-    rows) in each group of operators, largest first."""
+    """One sentence: the share of the profiled self CPU time
+    (:func:`lshlib.bench.attention.profile_call` rows) in each group of operators, largest first."""
     shares = dict.fromkeys([*PROFILE_GROUPS, "other"], 0.0)
     for r in rows:
         name = r["operator"].removeprefix("aten::")
-        group = next((g for g, keys in PROFILE_GROUPS.items() if any(k in name for k in keys)),
-                     "other")  # fmt: skip
+        group = next(
+            (g for g, keys in PROFILE_GROUPS.items() if any(k in name for k in keys)), "other"
+        )
         shares[group] += r["share"]
     parts = [f"{g} {v:.0%}" for g, v in sorted(shares.items(), key=lambda x: -x[1]) if v > 0]
     return "Share of the profiled time: " + ", ".join(parts) + "."
@@ -389,8 +368,10 @@ def steps_report(bench: dict) -> str:
     paper = bench.get("paper_mode")
     if paper:
         diff = paper["max_abs_diff_paper_vs_authors"]
-        lines.append(f"paper mode {paper['shape']}: max |ours - authors' loop| = {diff:.2e} "
-                     "(our re-implementation of their loop, lshlib/reference.py)")  # fmt: skip
+        lines.append(
+            f"paper mode {paper['shape']}: max |ours - authors' loop| = {diff:.2e} "
+            "(our re-implementation of their loop, lshlib/lsh/reference.py)"
+        )
         for key in ("paper_dense", "authors", "sdpa"):
             lines.append(f"  {key}: {t(paper[key])}")
     for name in ("training_step", "long_training_step"):

@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Wedge
 from torch import Tensor
 
-from lshlib import theory as T
-from lshlib.hashing import HashSetting, collisions, draw_hash_params
+from lshlib.lsh import theory as T
+from lshlib.lsh.hashing import HashSetting, collisions, draw_hash_params
 
 __all__ = [
     "plot_one_hyperplane",
@@ -406,7 +406,7 @@ def settings_report(
 
 def sweep_range_report(ranges: dict[int, tuple[float, float]], angle_deg: float = 90.0) -> str:
     """One line per number of bits: the range of the collision probability at ``angle_deg``
-    over a sweep's tables and table sizes (:func:`lshlib.theory.sweep_probability_range`)."""
+    over a sweep's tables and table sizes (:func:`lshlib.lsh.theory.sweep_probability_range`)."""
     lines = [f"P(collide) at {angle_deg:g} deg over the sweep's tables and table sizes:"]
     for bits, (low, high) in ranges.items():
         lines.append(
@@ -423,7 +423,8 @@ def blocks_report(
 ) -> str:
     """What one frame of the explorer shows: the sampled density of ``rows`` against the exact
     mean collision probability (3 digits, as in the frame), and for each bucket of each table
-    how many rows of every true cluster it holds (:func:`lshlib.theory.bucket_cluster_counts`)."""
+    how many rows of every true cluster it holds
+    (:func:`lshlib.lsh.theory.bucket_cluster_counts`)."""
     setting = HashSetting(*setting)
     sampled = float(_sampled_collisions(setting, rows, hash_seed).to(torch.float64).mean())
     exact = float(T.collision_probability_matrix(rows, rows, *setting).mean())

@@ -1,7 +1,7 @@
 """Figures and sentences of the plateau runs (notebook 06, README): held-out accuracy of every
 seed with arm means, the learning rate, epoch starts and exits; the Kaplan–Meier curves; the
-attention diagnostics aligned on each run's exit. They read records through :mod:`lshlib.exits`;
-nothing here trains or writes anything but figures."""
+attention diagnostics aligned on each run's exit. They read records through
+:mod:`lshlib.experiments.exits`; nothing here trains or writes anything but figures."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from lshlib import survival
+from lshlib.experiments import survival
 from lshlib.report import variant_color
 
 __all__ = [
@@ -31,7 +31,8 @@ __all__ = [
 def plan_sentence(scale: str | None = None) -> str:
     """What the plateau plan holds and how much of it is finished (``make plateau`` trains the
     rest; a notebook never starts an hour-long run)."""
-    from lshlib import plateau, training  # noqa: PLC0415 (report modules import light)
+    from lshlib import training
+    from lshlib.experiments import plateau  # noqa: PLC0415 (report modules import light)
 
     jobs = plateau.seed_jobs(scale)
     first = jobs[0].pretraining
@@ -44,13 +45,20 @@ def plan_sentence(scale: str | None = None) -> str:
         done[job.pretraining.variant] = done.get(job.pretraining.variant, 0) + (made[0] is not None)
         if all(made):
             minutes.append(sum(r["train_seconds"] for r in made if r) / 60)
-    said = "; ".join(f"{arm}: seeds {', '.join(map(str, seeds))} ({done[arm]} finished)"
-                     for arm, seeds in arms.items())  # fmt: skip
-    took = (f" A finished job (pretraining and its chained runs) took {min(minutes):.0f} to "
-            f"{max(minutes):.0f} min of training on one thread." if minutes else "")  # fmt: skip
-    return (f"Plan (make plateau): MLM runs stopped at step {first.stop_at:,}, evaluated every "
-            f"{first.eval_steps:,} steps, each with its chained SST-2 runs; {said}."
-            + took)  # fmt: skip
+    said = "; ".join(
+        f"{arm}: seeds {', '.join(map(str, seeds))} ({done[arm]} finished)"
+        for arm, seeds in arms.items()
+    )
+    took = (
+        f" A finished job (pretraining and its chained runs) took {min(minutes):.0f} to "
+        f"{max(minutes):.0f} min of training on one thread."
+        if minutes
+        else ""
+    )
+    return (
+        f"Plan (make plateau): MLM runs stopped at step {first.stop_at:,}, evaluated every "
+        f"{first.eval_steps:,} steps, each with its chained SST-2 runs; {said}." + took
+    )
 
 
 def learning_rate_at(record: dict, steps: np.ndarray) -> np.ndarray:
@@ -113,8 +121,11 @@ def plot_accuracy(records: dict[str, dict[int, dict]], rows: Sequence[dict]) -> 
         lr.grid(False)
     ax.set_xlabel("training step")
     ax.set_ylabel("held-out MLM accuracy")
-    ax.set_title("Plateau runs: thin lines are seeds, bands ± 1 SE over seeds, dots are exits "
-                 "(pre-registered rule)", fontsize=10)  # fmt: skip
+    ax.set_title(
+        "Plateau runs: thin lines are seeds, bands ± 1 SE over seeds, dots are exits "
+        "(pre-registered rule)",
+        fontsize=10,
+    )
     ax.legend(loc="upper left", fontsize=8)
     return fig
 
@@ -135,18 +146,27 @@ def plot_survival(curves: dict[str, list[tuple[int, float]]], horizon: int) -> F
     return fig
 
 
-DIAGNOSTIC_KEYS = ("entropy", "self_mass", "neighbour_mass", "special_mass", "logit_std",
-                   "hidden_cosine")  # fmt: skip
+DIAGNOSTIC_KEYS = (
+    "entropy",
+    "self_mass",
+    "neighbour_mass",
+    "special_mass",
+    "logit_std",
+    "hidden_cosine",
+)
 
 
 def _mean(value: Any) -> float:
-    flat = np.array([v for row in value for v in (row if isinstance(row, list) else [row])
-                     if v is not None], dtype=float)  # fmt: skip
+    flat = np.array(
+        [v for row in value for v in (row if isinstance(row, list) else [row]) if v is not None],
+        dtype=float,
+    )
     return float(flat.mean()) if flat.size else math.nan
 
 
-def plot_diagnostics(records: dict[str, dict[int, dict]], rows: Sequence[dict],
-                     keys: Sequence[str] = DIAGNOSTIC_KEYS) -> Figure:  # fmt: skip
+def plot_diagnostics(
+    records: dict[str, dict[int, dict]], rows: Sequence[dict], keys: Sequence[str] = DIAGNOSTIC_KEYS
+) -> Figure:
     """Each diagnostic (averaged over layers and heads) against the step relative to the run's
     exit; a run that never exits is aligned on the exit step of the other arm's run of the same
     seed when there is one (thin grey dashes), else not drawn."""
@@ -164,8 +184,14 @@ def plot_diagnostics(records: dict[str, dict[int, dict]], rows: Sequence[dict],
             x = np.array([p["step"] - anchor for p in points])
             for ax, key in zip(axes.flat, keys, strict=False):
                 y = [_mean(p[key]) if p.get(key) is not None else math.nan for p in points]
-                ax.plot(x, y, color=variant_color(arm), lw=1.2 if own else 0.8,
-                        ls="-" if own else "--", alpha=0.8)  # fmt: skip
+                ax.plot(
+                    x,
+                    y,
+                    color=variant_color(arm),
+                    lw=1.2 if own else 0.8,
+                    ls="-" if own else "--",
+                    alpha=0.8,
+                )
     for ax, key in zip(axes.flat, keys, strict=False):
         ax.axvline(0, color="0.3", lw=0.8)
         ax.set_title(key.replace("_", " "), fontsize=10)
@@ -174,8 +200,11 @@ def plot_diagnostics(records: dict[str, dict[int, dict]], rows: Sequence[dict],
         ax.axis("off")
     handles = [plt.Line2D([], [], color=variant_color(a), label=a) for a in records]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
-    fig.suptitle("Attention diagnostics around the exit (solid: the run's own exit; dashed: a "
-                 "run that never exits, at its seed partner's exit)", fontsize=10)  # fmt: skip
+    fig.suptitle(
+        "Attention diagnostics around the exit (solid: the run's own exit; dashed: a "
+        "run that never exits, at its seed partner's exit)",
+        fontsize=10,
+    )
     fig.tight_layout(rect=(0, 0.05, 1, 0.96))
     return fig
 
@@ -206,8 +235,10 @@ def result_sentences(rows: Sequence[dict], test: dict | None, extra: dict | None
         where = f" ({at} {', '.join(f'{s:,}' for s in steps)})" if steps else ""
         out.append(f"{arm} leaves the plateau in {len(steps)} of {len(rs)} runs{where}.")
     if test is None:
-        out.append("Fewer than two seed pairs of lsh_paper and the baseline are finished: no test "
-                   "yet, and nothing here is a finding.")  # fmt: skip
+        out.append(
+            "Fewer than two seed pairs of lsh_paper and the baseline are finished: no test "
+            "yet, and nothing here is a finding."
+        )
         return out
     out.append(
         f"Primary test (one-sided log-rank, exact permutation over {test['permutations']} "
@@ -217,8 +248,11 @@ def result_sentences(rows: Sequence[dict], test: dict | None, extra: dict | None
     )
     if extra is not None:
         d = extra["accuracy_difference"]
-        interval = ("" if math.isnan(d["low"])
-                    else f", 95% interval {d['low']:+.4f} to {d['high']:+.4f}")  # fmt: skip
-        out.append(f"Held-out accuracy at the stop, lsh_paper - baseline: {d['mean']:+.4f} over "
-                   f"{d['n']} seed pairs{interval} (descriptive).")  # fmt: skip
+        interval = (
+            "" if math.isnan(d["low"]) else f", 95% interval {d['low']:+.4f} to {d['high']:+.4f}"
+        )
+        out.append(
+            f"Held-out accuracy at the stop, lsh_paper - baseline: {d['mean']:+.4f} over "
+            f"{d['n']} seed pairs{interval} (descriptive)."
+        )
     return out

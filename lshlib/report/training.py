@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from lshlib import metrics
+from lshlib.paper import RESULTS as PAPER_RESULTS
 from lshlib.report import VARIANT_COLORS, style, variant_color
 from lshlib.scales import SCALES, TRAINING
+from lshlib.training import metrics
 
 # The one palette of the study (lshlib.report.VARIANT_COLORS); the old name kept as an alias.
 COLORS = VARIANT_COLORS
@@ -60,8 +61,8 @@ def plot_loss_curves(records: dict[str, dict], title: str, log_y: bool = False) 
 
 def plot_accuracy_curves(records: dict[str, dict], title: str, floor: dict) -> Figure:
     """Validation MLM accuracy against tokens seen, one colour per variant, with the unigram
-    ``floor`` (:func:`lshlib.features.unigram_floor`) and, as dotted lines, the accuracies at
-    which the paper's baseline and BERT-LSH ended: where on the plateau each variant sits."""
+    ``floor`` (:func:`lshlib.training.features.unigram_floor`) and, as dotted lines, the accuracies
+    at which the paper's baseline and BERT-LSH ended: where on the plateau each variant sits."""
     style()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for variant, record in records.items():
@@ -84,7 +85,7 @@ def plot_accuracy_curves(records: dict[str, dict], title: str, floor: dict) -> F
         fontsize=8,
     )
     for variant, key in (("baseline", "baseline"), ("lsh_paper", "lsh")):
-        value = metrics.PAPER_RESULTS[key]["mlm_eval_accuracy"]
+        value = PAPER_RESULTS[key]["mlm_eval_accuracy"]
         ax.axhline(value, color=variant_color(variant), lw=1, ls=":")
         ax.annotate(
             f"{PAPER_END}: {'baseline' if key == 'baseline' else 'BERT-LSH'}",
@@ -95,7 +96,7 @@ def plot_accuracy_curves(records: dict[str, dict], title: str, floor: dict) -> F
             color=variant_color(variant),
         )
     ax.set_xlim(left=0)
-    ax.set_ylim(0, 1.15 * metrics.PAPER_RESULTS["lsh"]["mlm_eval_accuracy"])
+    ax.set_ylim(0, 1.15 * PAPER_RESULTS["lsh"]["mlm_eval_accuracy"])
     ax.set_xlabel("training tokens seen (millions)")
     ax.set_ylabel("validation MLM accuracy")
     ax.set_title(title)
@@ -131,16 +132,17 @@ def plot_metric_comparison(table, title: str, floors: dict[str, tuple[float, str
         if metric in floors:
             value, name = floors[metric]
             ax.axhline(value, color="black", lw=1, ls="--")
-            ax.annotate(name, (-0.45, value), xytext=(0, 3), textcoords="offset points",
-                        fontsize=7)  # fmt: skip
+            ax.annotate(name, (-0.45, value), xytext=(0, 3), textcoords="offset points", fontsize=7)
         if metric in percent:
             ax.set_ylim(0, 1.2 * top)
         else:
             ax.set_ylim(0, 1.2 * float(np.nanmax([*ours, *(paper if paper is not None else [])])))
         ax.set_xticks(x, table.index, rotation=20, fontsize=8)
         ax.set_title(metric, fontsize=10)
-    handles = [plt.Rectangle((0, 0), 1, 1, color="0.5"), plt.Rectangle((0, 0), 1, 1, color="0.5",
-               alpha=0.4, hatch="//")]  # fmt: skip
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, color="0.5"),
+        plt.Rectangle((0, 0), 1, 1, color="0.5", alpha=0.4, hatch="//"),
+    ]
     fig.legend(handles, ["ours", "paper"], loc="lower center", ncol=2, fontsize=8, frameon=False)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
@@ -164,7 +166,7 @@ def plot_throughput(records: dict[str, dict], title: str) -> Figure:
 
 # --------------------------------------------------------------------------- tables
 
-# Our metric (key of a record's ``final``), the paper's (key of metrics.PAPER_RESULTS), label.
+# Our metric (key of a record's ``final``), the paper's (key of PAPER_RESULTS), label.
 COMPARISONS: dict[str, list[tuple[str, str | None, str]]] = {
     "mlm": [
         ("validation_accuracy", "mlm_eval_accuracy", "MLM accuracy"),
@@ -191,7 +193,7 @@ def comparison_table(records: dict[str, dict], task: str):
     (``NaN`` where the paper reports none: SQuAD EM/F1 and the masked variant)."""
     rows = {}
     for variant, record in records.items():
-        paper = metrics.PAPER_RESULTS.get(PAPER_VARIANT.get(variant, ""), {})
+        paper = PAPER_RESULTS.get(PAPER_VARIANT.get(variant, ""), {})
         row: dict[str, float] = {}
         for ours, theirs, label in COMPARISONS[task]:
             row[label] = record["final"].get(ours, math.nan)
@@ -245,7 +247,7 @@ def summarize(records: dict[str, dict], task: str) -> str:
 
 def gap_line(records: dict[str, dict], metric: str, a: str, b: str, n: int) -> str:
     """``a`` minus ``b`` on the accuracy ``metric`` of one seed each, with its 95% interval
-    (:func:`lshlib.metrics.accuracy_difference` over ``n`` test examples), in words."""
+    (:func:`lshlib.training.metrics.accuracy_difference` over ``n`` test examples), in words."""
     x, y = records[a]["final"][metric], records[b]["final"][metric]
     gap = metrics.accuracy_difference(x, y, n)
     inside = abs(gap["difference"]) <= gap["half_width"]
@@ -296,7 +298,7 @@ def findings_pretraining(records: dict[str, dict], floor: dict) -> str:
     goal, the variants' gaps with their test-set intervals, and throughput."""
     base = records["baseline"]
     acc = base["final"]["validation_accuracy"]
-    paper = metrics.PAPER_RESULTS["baseline"]["mlm_eval_accuracy"]
+    paper = PAPER_RESULTS["baseline"]["mlm_eval_accuracy"]
     lines = [
         f"- After {base['steps']:,} optimizer steps ({base['tokens_seen'] / 1e6:.1f}M tokens, "
         f"{base['train_seconds'] / 60:.1f} min), the baseline's MLM accuracy is {acc:.4f}: "
@@ -309,7 +311,7 @@ def findings_pretraining(records: dict[str, dict], floor: dict) -> str:
         "(one seed each, so the seed-to-seed spread is not in these intervals): "
         + "; ".join(_gaps(records, "validation_accuracy", floor["positions"], "baseline"))
         + ". The paper reports BERT-LSH ahead by "
-        f"{metrics.PAPER_RESULTS['lsh']['mlm_eval_accuracy'] - paper:+.4f}.",
+        f"{PAPER_RESULTS['lsh']['mlm_eval_accuracy'] - paper:+.4f}.",
         "- Training throughput: "
         + ", ".join(
             f"{v} {r['tokens_per_second']:,.0f} tokens/s "
@@ -348,8 +350,8 @@ def findings_finetuning(
                 "seeds)."
             )
     if task == "sst2":
-        a = metrics.PAPER_RESULTS["baseline"]["sst2_test_accuracy"]
-        b = metrics.PAPER_RESULTS["lsh"]["sst2_test_accuracy"]
+        a = PAPER_RESULTS["baseline"]["sst2_test_accuracy"]
+        b = PAPER_RESULTS["lsh"]["sst2_test_accuracy"]
         gap = metrics.accuracy_difference(a, b, n_test)
         noise = "within" if abs(gap["difference"]) <= gap["half_width"] else "beyond"
         lines.append(

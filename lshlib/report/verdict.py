@@ -5,18 +5,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from lshlib import metrics, verdict
-from lshlib.claims import Claim, adjust
+from lshlib import verdict
+from lshlib.paper import RESULTS as PAPER_RESULTS
 from lshlib.report import style, variant_color
-from lshlib.report.cost import target_report
 from lshlib.scales import TOKENIZER, TRAINING, get_scale
+from lshlib.verdict.table import (  # noqa: F401 - the claims table's rows, offered here as before
+    claim_row,
+    claims,
+    compute_claim,
+    exit_words,
+    paper_mode_over_sdpa,
+    plateau_claim,
+    verdict_word,
+)
 
 __all__ = [
     "verdict_word",
@@ -39,42 +46,6 @@ __all__ = [
 ]
 
 
-def verdict_word(low: float, high: float, sign: int) -> str:
-    """What an interval says of a claim that the difference has sign ``sign`` (+1 or -1)."""
-    if sign not in (1, -1):
-        raise ValueError(f"sign must be +1 or -1, got {sign!r}")
-    if math.isnan(low) or math.isnan(high):
-        return "inconclusive (one seed: no interval)"
-    if sign * low > 0 and sign * high > 0:
-        return "supported"
-    if sign * low < 0 and sign * high < 0:
-        return "not supported: the opposite holds beyond the spread"
-    return "inconclusive at this scale: within noise"
-
-
-def claim_row(
-    key: str, claim: str, evidence: str, what: str, row: dict[str, Any], sign: int,
-    digits: int = 4, paper_effect: float | None = None, scope: str = "",
-) -> Claim:  # fmt: skip
-    """One claims-table row from a :func:`lshlib.verdict.compare` row: the difference over its
-    independent units with its interval and test (the verdict is set by
-    :func:`lshlib.claims.adjust` from the family's adjusted p)."""
-    low, high = row.get("diff_low", math.nan), row.get("diff_high", math.nan)
-    units = row.get("n_compared", row["n_desc"])
-    measured = (
-        f"{what}: {row['diff_mean']:+.{digits}f} over {units} (95% interval "
-        f"{low:+.{digits}f} to {high:+.{digits}f}; sd of {row['variant']} over its units "
-        f"{row['sd']:.{digits}f})"
-    )
-    if "boot_low" in row:
-        measured += f"; bootstrap over test examples {row['boot_low']:+.{digits}f} to "
-        measured += f"{row['boot_high']:+.{digits}f}"
-    return Claim(key, claim, evidence, measured, verdict_word(low, high, sign), unit=row["unit"],
-                 n=units, test=row["test"], p=row.get("p"), interval=(low, high),
-                 estimate=row["diff_mean"], sign=sign, paper_effect=paper_effect,
-                 scope=scope)  # fmt: skip
-
-
 def difference_sentences(
     rows: Sequence[dict], what: str, reference: str = "baseline", digits: int = 4
 ) -> str:
@@ -89,9 +60,10 @@ def difference_sentences(
         units = row.get("n_desc", f"{row['n']} seeds")
         low, high = row["diff_low"], row["diff_high"]
         interval = (
-            "no interval" if math.isnan(low) or math.isnan(high)
+            "no interval"
+            if math.isnan(low) or math.isnan(high)
             else f"95% interval {low:+.{digits}f} to {high:+.{digits}f}"
-        )  # fmt: skip
+        )
         line = (
             f"{name} - {against}, {what}: {row['diff_mean']:+.{digits}f} over {units} ({interval})"
         )
@@ -137,9 +109,11 @@ def paper_loss_lines(task: str) -> tuple[str, str, dict[str, float]]:
     if task not in PAPER_LOSSES:
         raise ValueError(f"task must be one of {sorted(PAPER_LOSSES)}, got {task!r}")
     curve, key, paper_key, what = PAPER_LOSSES[task]
-    p = metrics.PAPER_RESULTS
-    lines = {f"paper baseline, {what}": p["baseline"][paper_key],
-             f"paper BERT-LSH, {what}": p["lsh"][paper_key]}  # fmt: skip
+    p = PAPER_RESULTS
+    lines = {
+        f"paper baseline, {what}": p["baseline"][paper_key],
+        f"paper BERT-LSH, {what}": p["lsh"][paper_key],
+    }
     return curve, key, lines
 
 
@@ -259,8 +233,8 @@ RADAR_AXES = (
 
 
 def _paper_radar(model: str) -> tuple[float | None, ...]:
-    """The paper's values on :data:`RADAR_AXES` (``metrics.PAPER_RESULTS``; no steps/s)."""
-    p = metrics.PAPER_RESULTS[model]
+    """The paper's values on :data:`RADAR_AXES` (``PAPER_RESULTS``; no steps/s)."""
+    p = PAPER_RESULTS[model]
     return (
         p["mlm_eval_accuracy"],
         1 / p["mlm_eval_loss"],
@@ -404,166 +378,6 @@ def plot_radar(records: Sequence[dict]) -> Figure:
     return fig
 
 
-def compute_claim(kflops_row: dict, paper_mode_over_sdpa: float | None) -> dict[str, str]:
-    """The compute claim, from the honest operation count of the paper's setting at the paper's
-    n = 10 (:func:`lshlib.cost.figure_kflops_table` row ``2-1``) and the measured wall-clock
-    ratio of paper-mode attention to SDPA (the attention benchmark)."""
-    ratio = kflops_row["honest_lsh_kops"] / kflops_row["honest_full_kops"]
-    measured = (
-        f"every operation, forward + backward, at n = 10: {kflops_row['honest_lsh_kops']:.2f} K "
-        f"for LSH vs {kflops_row['honest_full_kops']:.2f} K for full attention ({ratio:.2f}x)"
-    )
-    slower = paper_mode_over_sdpa is not None and paper_mode_over_sdpa > 1
-    if paper_mode_over_sdpa is not None:
-        measured += f"; wall-clock of paper-mode attention / SDPA: {paper_mode_over_sdpa:.2f}x"
-    if ratio >= 1:
-        verdict = "not supported: more operations than full attention"
-    elif slower:
-        verdict = "partly: fewer operations counted, but slower than SDPA on the wall-clock"
-    elif paper_mode_over_sdpa is None:
-        verdict = "fewer operations counted; no wall-clock measured at this scale"
-    else:
-        verdict = "supported"
-    return {
-        "claim": '"significantly reduces computational demand for the self-attention layer"',
-        "paper's evidence": f"hashing products only: {kflops_row['paper_kflops']:.2f} KFLOPs vs "
-        f"{kflops_row['paper_full_kflops']:.1f} for QK^T (n = 10, hidden 128)",
-        "our measurement": measured,
-        "verdict": verdict,
-    }
-
-
-def claims(
-    *,
-    pretraining: Sequence[dict],
-    generalisation: Sequence[dict],
-    sst2: Sequence[dict],
-    squad: Sequence[dict],
-    controls: Sequence[dict],
-    compute: dict[str, str],
-    paper_settings: Sequence[dict] = (),
-    plateau: dict | None = None,
-    exploratory_plateau: Sequence[dict] = (),
-    mlm_steps: int | None = None,
-    transfer: dict[str, list[dict]] | None = None,
-    squad_floor: dict[str, str] | None = None,
-) -> list[dict[str, Any]]:
-    """The claims table: the compute claim (:func:`compute_claim`), one row per claim measured
-    over independent units (:func:`lshlib.verdict.compare` rows, reference ``baseline``, and
-    :func:`lshlib.verdict.control_rows`), the plateau claim (:func:`lshlib.exits.claim`) or,
-    before its seed pairs exist, the exploratory seed-42 long runs; then one Holm adjustment over
-    the family (:mod:`lshlib.claims`). A claim whose runs are missing is left out."""
-    p = metrics.PAPER_RESULTS
-    mlm_gap = p["lsh"]["mlm_eval_accuracy"] - p["baseline"]["mlm_eval_accuracy"]
-    sst2_gap = p["lsh"]["sst2_test_accuracy"] - p["baseline"]["sst2_test_accuracy"]
-    at = f"at {mlm_steps:,} steps of pretraining" if mlm_steps else ""
-    rows: list[Claim] = [Claim("compute", compute["claim"], compute["paper's evidence"],
-                               compute["our measurement"], compute["verdict"])]  # fmt: skip
-    specs = [
-        ("pretraining", pretraining, "lsh_paper", +1,
-         '"outperforming the baseline model in pretraining"',
-         f"MLM accuracy {p['lsh']['mlm_eval_accuracy']} vs {p['baseline']['mlm_eval_accuracy']}"
-         ", one seed", "MLM accuracy, lsh_paper - baseline", mlm_gap, at),
-        ("sst2", sst2, "lsh_paper", +1,
-         '"outperforming the baseline model in ... fine-tuning" (SST-2)',
-         f"test accuracy {p['lsh']['sst2_test_accuracy']} vs "
-         f"{p['baseline']['sst2_test_accuracy']} (the baseline ahead), one seed",
-         "SST-2 test accuracy, lsh_paper - baseline", sst2_gap, ""),
-        ("squad", squad, "lsh_paper", +1,
-         '"outperforming the baseline model in ... fine-tuning" (SQuAD)',
-         f"best validation loss {p['lsh']['squad_best_validation_loss']} vs "
-         f"{p['baseline']['squad_best_validation_loss']} (the baseline ahead), no F1",
-         "SQuAD test F1 (points), lsh_paper - baseline", None, ""),
-        ("pretraining_helps", sst2, "scratch", -1, "pretraining helps fine-tuning (implied by "
-         "comparing fine-tuned pretrained models)", "not tested in the paper",
-         "SST-2 test accuracy, scratch (no pretraining) - baseline", None, ""),
-        ("pretraining_helps_paper_settings", paper_settings, "scratch", -1,
-         "pretraining helps fine-tuning, with the paper's fine-tuning settings",
-         "not tested in the paper (learning rate 2e-5, 3 epochs, batch 32)",
-         "SST-2 test accuracy with the paper's settings, scratch - baseline", None, ""),
-    ]  # fmt: skip
-    checkpoint = f" (models pretrained for {mlm_steps:,} steps)" if mlm_steps else ""
-    post_exit = (transfer or {}).get("main", [])
-    specs += [
-        ("sst2_long", post_exit, "lsh_paper", +1,
-         '"outperforming the baseline model in ... fine-tuning" (SST-2), from the plateau runs',
-         f"test accuracy {p['lsh']['sst2_test_accuracy']} vs "
-         f"{p['baseline']['sst2_test_accuracy']} (the baseline ahead), one seed",
-         "SST-2 test accuracy from the stopped plateau runs, lsh_paper - baseline", sst2_gap, ""),
-        ("pretraining_helps_long", post_exit, "scratch", -1,
-         "pretraining helps fine-tuning, from the plateau runs", "not tested in the paper",
-         "SST-2 test accuracy, scratch - the baseline's stopped plateau runs", None, ""),
-    ]  # fmt: skip
-    for key, source, variant, sign, claim, evidence, what, effect, scope in specs:
-        row = next((r for r in source if r.get("variant") == variant), {})  # none: no runs
-        if key == "squad" and squad_floor is not None:
-            rows.append(Claim(key, claim, evidence, squad_floor["measurement"],
-                              squad_floor["verdict"]))  # fmt: skip
-        elif "diff_mean" in row:
-            digits = 2 if what.startswith("SQuAD") else 4  # F1 in points
-            if key in ("sst2", "pretraining_helps", "pretraining_helps_paper_settings"):
-                what += checkpoint
-            rows.append(claim_row(key, claim, evidence, what, row, sign, digits, effect, scope))
-    if generalisation:
-        rows.append(Claim(
-            "generalisation", '"may enhance the model\'s ability to generalize"',
-            "none beyond the pretraining numbers",
-            "not testable at one epoch: on a single pass every training batch is unseen when it "
-            "is scored, so validation - training loss is no generalisation gap",
-            "not testable at one epoch",
-        ))  # fmt: skip
-    locality = next((r for r in controls if r["control"] == "random_paper"), None)
-    if locality is not None:
-        rows.append(claim_row(
-            "locality", "the gain comes from hashing similar queries and keys together "
-            "(locality)", "not tested in the paper", "SST-2 test accuracy, random_paper - "
-            "lsh_paper", locality, -1,
-        ))  # fmt: skip
-    if plateau is not None:
-        row = Claim("plateau", plateau["claim"], plateau["paper's evidence"],
-                    plateau["our measurement"], unit=plateau["unit"], n=plateau["n"],
-                    test=plateau["test"], p=plateau["p"], interval=tuple(plateau["interval"]),
-                    estimate=plateau["estimate"], sign=+1)  # fmt: skip
-        rows.append(row)
-    elif exploratory_plateau:
-        old = plateau_claim(exploratory_plateau)
-        rows.append(Claim("plateau_exploratory", old["claim"], old["paper's evidence"],
-                          old["our measurement"], old["verdict"]))  # fmt: skip
-    return [c.to_dict() for c in adjust(rows)]
-
-
-def plateau_claim(exits: Sequence[dict]) -> dict[str, str]:
-    """The exploratory seed-42 long runs (the ones that motivated the pre-registered rule; one
-    seed each, so never more than exploratory): accuracy at the end and where each run left the
-    plateau by the old training-loss detector."""
-    by = {e["variant"]: e for e in exits}
-    base, lsh = by["baseline"], by["lsh_paper"]
-    p = metrics.PAPER_RESULTS
-
-    def said(e: dict) -> str:
-        return f"{e['variant']} {e['validation_accuracy']:.4f} ({_exit_words(e, 'the plateau')})"
-
-    gap = lsh["validation_accuracy"] - base["validation_accuracy"]
-    return {
-        "claim": '"outperforming the baseline model in pretraining", in a long run (exploratory)',
-        "paper's evidence": f"MLM accuracy {p['lsh']['mlm_eval_accuracy']} vs "
-        f"{p['baseline']['mlm_eval_accuracy']}, one seed",
-        "our measurement": f"MLM validation accuracy after {lsh['steps']:,} steps, one seed each: "
-         + "; ".join(said(e) for e in exits),
-        "verdict": f"exploratory: one seed each (lsh_paper {gap:+.4f} against the baseline); the "
-        "pre-registered runs decide",
-    }  # fmt: skip
-
-
-def paper_mode_over_sdpa(bench: dict | None) -> float | None:
-    """The attention benchmark's median ratio of paper-mode attention to SDPA (``None`` without
-    a benchmark record, as at the smoke scale)."""
-    if not bench:
-        return None
-    rows = [t for t in target_report(bench) if t["target"].startswith("paper mode (dense) / SDPA")]
-    return rows[0]["measured"] if rows else None
-
-
 def plot_plateau(records: Sequence[dict], exits: Sequence[dict], reference_step: int) -> Figure:
     """The long pretraining runs: training loss (left) and validation accuracy (right) against
     the step, with the step where the seed runs ended (the plateau level's reference) and each
@@ -574,11 +388,18 @@ def plot_plateau(records: Sequence[dict], exits: Sequence[dict], reference_step:
         variant = record["config"]["variant"]
         color = variant_color(variant)
         train = record["curves"]["train"]
-        loss_ax.plot([p["step"] for p in train], [p["loss"] for p in train], color=color,
-                     lw=1, label=variant)  # fmt: skip
+        loss_ax.plot(
+            [p["step"] for p in train], [p["loss"] for p in train], color=color, lw=1, label=variant
+        )
         ev = record["curves"]["eval"]
-        acc_ax.plot([p["step"] for p in ev], [p["eval_accuracy"] for p in ev], color=color,
-                    marker="o", ms=3, label=variant)  # fmt: skip
+        acc_ax.plot(
+            [p["step"] for p in ev],
+            [p["eval_accuracy"] for p in ev],
+            color=color,
+            marker="o",
+            ms=3,
+            label=variant,
+        )
         loss_ax.axhline(exit_["plateau_loss"], color=color, ls=":", lw=0.8)
         if exit_["exit_step"] is not None:
             for ax in (loss_ax, acc_ax):
@@ -603,8 +424,13 @@ def plot_loss_vs_time(records: Sequence[dict], title: str) -> Figure:
     for record in records:
         variant = record["config"]["variant"]
         train = [p for p in record["curves"]["train"] if "train_seconds" in p]
-        ax.plot([p["train_seconds"] / 60 for p in train], [p["loss"] for p in train],
-                color=variant_color(variant), lw=1.2, label=variant)  # fmt: skip
+        ax.plot(
+            [p["train_seconds"] / 60 for p in train],
+            [p["loss"] for p in train],
+            color=variant_color(variant),
+            lw=1.2,
+            label=variant,
+        )
     ax.set_xlabel("training wall-clock (min)")
     ax.set_ylabel("training loss")
     ax.set_title(title)
@@ -642,18 +468,12 @@ def isolation_sentence(summary: dict) -> str:
     )
 
 
-def _exit_words(e: dict, plateau: str = "it") -> str:
-    """Where a :func:`lshlib.verdict.plateau_exit` result left the plateau, in words."""
-    step = e["exit_step"]
-    return f"never leaves {plateau}" if step is None else f"leaves {plateau} at step {step:,}"
-
-
 def plateau_lines(exits: Sequence[dict]) -> str:
     """One line per :func:`lshlib.verdict.plateau_exit` result."""
     lines = []
     for e in exits:
         lines.append(
-            f"{e['variant']}: plateau loss {e['plateau_loss']:.3f}; {_exit_words(e)} (smoothed "
+            f"{e['variant']}: plateau loss {e['plateau_loss']:.3f}; {exit_words(e)} (smoothed "
             f"loss {e['drop']:g} nats below that level) in {e['steps']:,} steps "
             f"({e['train_minutes']:.0f} min); validation accuracy "
             f"{e['validation_accuracy']:.4f} at the end"
@@ -776,10 +596,11 @@ def isolation_conclusion(
     if masked_vs_paper is not None and masked_vs_paper["diff_mean"] < 0:
         gap = -masked_vs_paper["diff_mean"]
         share = random_vs_lsh["diff_mean"] / gap
-        text += (
-            f" It closes {100 * share:.0f}% of lsh_masked's {gap:.4f} gap to lsh_paper: "
-            + ("isolated queries explain part of the loss, not all of it; the rest goes with "
-               "excluding the non-colliding keys at all (paper mode still weights them at "
-               "score 0)." if share < 0.75 else "isolated queries account for most of it.")
-        )  # fmt: skip
+        text += f" It closes {100 * share:.0f}% of lsh_masked's {gap:.4f} gap to lsh_paper: " + (
+            "isolated queries explain part of the loss, not all of it; the rest goes with "
+            "excluding the non-colliding keys at all (paper mode still weights them at "
+            "score 0)."
+            if share < 0.75
+            else "isolated queries account for most of it."
+        )
     return text

@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from lshlib.analysis import LayerInputs
-from lshlib.attention import (
+from lshlib.experiments.analysis import LayerInputs
+from lshlib.lsh.attention import (
     LSHConfig,
     additive_mask,
     collision_from_buckets,
@@ -122,6 +122,6 @@ class AttentionExplorer(Explorer):
 
 
 def attention_explorer(inputs: LayerInputs) -> AttentionExplorer:
-    """Build the explorer on the queries and keys of :func:`lshlib.analysis.sst2_layer_inputs`;
-    it has already drawn its first frame."""
+    """Build the explorer on the queries and keys of
+    :func:`lshlib.experiments.analysis.sst2_layer_inputs`; it has already drawn its first frame."""
     return AttentionExplorer(inputs)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
-from lshlib import theory as T
+from lshlib.lsh import theory as T
 from lshlib.report.hashing import plot_explorer_frame
 from lshlib.widgets import Explorer
 
