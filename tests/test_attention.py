@@ -338,7 +338,8 @@ def _both(q, k, v, mask, bits=2, tables=1, table_size=None, seed=0):
 
 
 def test_float64_inputs_with_float32_mask_never_attend_to_padding():
-    """Issue 10 reproduction: bucketed attended to padding (max |out| 100 vs 2.43)."""
+    """float64 inputs with a float32 additive mask: bucketed once attended to padding keys (max
+    |out| 100 against 2.43); no strategy may."""
     from lshlib.lsh.attention import additive_mask
 
     for seed in range(10):
