@@ -54,7 +54,6 @@ MOVED: dict[str, str] = {
     "diagnostics": "training.diagnostics",
     "analysis": "experiments.analysis",
     "locality": "experiments.locality",
-    "per_example": "experiments.per_example",
     "baselines": "experiments.baselines",
     "stats": "experiments.stats",
     "survival": "experiments.survival",

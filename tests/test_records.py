@@ -213,18 +213,3 @@ def test_readme_report_on_a_damaged_committed_record_fails_and_touches_nothing(
     assert f"{BASELINE}.json" in err and "git checkout --" in err and "make reproduce" in err
     assert snapshot(results_copy) == before  # nothing renamed, moved or written
     assert target.read_text() == text  # the README block was not rewritten
-
-
-def test_per_example_scores_never_move_a_damaged_cache(results_copy, tmp_path, monkeypatch):
-    from lshlib.experiments import per_example
-
-    monkeypatch.setenv("LSHLIB_RUNS_DIR", str(tmp_path / "runs"))  # no final model there
-    config = RunConfig(**committed()["config"])
-    path = per_example.examples_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text('{"run": "mlm-')
-    before = snapshot(results_copy)
-    with pytest.raises(FileNotFoundError, match="unreadable") as err:
-        per_example.example_scores(config)
-    assert str(path) in str(err.value)
-    assert snapshot(results_copy) == before  # not moved aside
