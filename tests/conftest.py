@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from lshlib import training
 from lshlib.paths import data_dir
 
 # BertConfig fields of a BERT small enough to train a few steps in a test (RunConfig's
@@ -17,6 +18,25 @@ TINY_MODEL = {
     "intermediate_size": 32,
 }
 PAPER_SETTING = (2, 1, 256)  # (bits, tables, table_size) of the paper
+
+# A smoke-scale MLM run of TINY_MODEL that trains, evaluates and checkpoints every few steps.
+TINY_RUN = {
+    "max_length": 32,
+    "max_train": 64,
+    "max_eval": 8,
+    "corpus_chars": 200_000,
+    "batch_size": 8,
+    "eval_batch_size": 8,
+    "logging_steps": 1,
+    "eval_steps": 4,
+    "save_steps": 4,
+    "model_overrides": TINY_MODEL,
+}
+
+
+def tiny_mlm_config(variant: str, seed: int, **overrides) -> training.RunConfig:
+    """The smoke-scale MLM :data:`TINY_RUN` of ``variant`` and ``seed``, with ``overrides``."""
+    return training.run_config("mlm", variant, "smoke", seed, **{**TINY_RUN, **overrides})
 
 
 def have_data() -> bool:

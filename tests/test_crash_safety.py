@@ -10,7 +10,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import TINY_MODEL
+from conftest import TINY_MODEL, tiny_mlm_config
 
 from lshlib import data, safeio, training
 from lshlib.bench import attention as bench
@@ -20,20 +20,7 @@ TINY = TINY_MODEL
 
 
 def tiny_config(seed: int = 11, **overrides) -> training.RunConfig:
-    values = dict(
-        max_length=32,
-        max_train=64,
-        max_eval=8,
-        corpus_chars=200_000,
-        batch_size=8,
-        eval_batch_size=8,
-        logging_steps=1,
-        eval_steps=4,
-        save_steps=4,
-        model_overrides=TINY,
-    )
-    values.update(overrides)
-    return training.run_config("mlm", "baseline", "smoke", seed, **values)
+    return tiny_mlm_config("baseline", seed, **overrides)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 import torch
+from conftest import TINY_MODEL, tiny_mlm_config
 from transformers import TrainingArguments, get_scheduler
 
 from lshlib import training
@@ -21,12 +22,7 @@ from lshlib.verdict import runner
 
 needs_data = pytest.mark.needs_data
 
-TINY = {
-    "hidden_size": 16,
-    "num_hidden_layers": 1,
-    "num_attention_heads": 2,
-    "intermediate_size": 32,
-}
+TINY = TINY_MODEL
 
 
 @pytest.fixture
@@ -39,21 +35,7 @@ def env(monkeypatch, tmp_path_factory, tmp_path):
 
 
 def tiny(variant: str = "lsh_paper", **overrides) -> training.RunConfig:
-    values = dict(
-        max_length=32,
-        max_train=64,
-        max_eval=16,
-        corpus_chars=200_000,
-        batch_size=8,
-        eval_batch_size=8,
-        logging_steps=1,
-        eval_steps=4,
-        save_steps=4,
-        epochs=2.0,
-        model_overrides=TINY,
-    )
-    values.update(overrides)
-    return training.run_config("mlm", variant, "smoke", 3, **values)
+    return tiny_mlm_config(variant, 3, **{"max_eval": 16, "epochs": 2.0, **overrides})
 
 
 # --------------------------------------------------------------------------- pure

@@ -11,17 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import TINY_MODEL, tiny_mlm_config
 from transformers import TrainerCallback
 
 from lshlib import training
 from lshlib.training import checkpoints
 
-TINY = {
-    "hidden_size": 16,
-    "num_hidden_layers": 1,
-    "num_attention_heads": 2,
-    "intermediate_size": 32,
-}
+TINY = TINY_MODEL
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +36,7 @@ def env(monkeypatch, runs, tmp_path):
 
 
 def tiny_config(variant: str = "baseline", seed: int = 42, **overrides) -> training.RunConfig:
-    values = dict(
-        max_length=32,
-        max_train=64,
-        max_eval=8,
-        corpus_chars=200_000,
-        batch_size=8,
-        eval_batch_size=8,
-        logging_steps=1,
-        eval_steps=4,
-        save_steps=4,
-        model_overrides=TINY,
-    )
-    values.update(overrides)
-    return training.run_config("mlm", variant, "smoke", seed, **values)
+    return tiny_mlm_config(variant, seed, **overrides)
 
 
 class StopAfter(TrainerCallback):
@@ -261,10 +244,11 @@ def test_two_process_data_parallel_run(env, tmp_path):
 @pytest.mark.needs_data
 def test_a_reused_run_says_so_in_one_line(env, capfd):
     config = tiny_config(seed=21, max_train=16)
-    training.run(config, progress=False)
+    minutes = training.run(config, progress=False)["train_seconds"] / 60  # load decides it
     capfd.readouterr()
     training.run(config, progress=True)
     err = capfd.readouterr().err.strip().splitlines()
     assert err == [
-        f"{config.name}: finished earlier, record read (2 steps, 0.0 min of training on cpu)"
+        f"{config.name}: finished earlier, record read (2 steps, {minutes:.1f} min of training "
+        "on cpu)"
     ]
