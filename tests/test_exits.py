@@ -131,6 +131,7 @@ def test_figures_and_sentences_from_records(tmp_path):
     assert said[0] == "lsh_paper leaves the plateau in 2 of 2 runs (at steps 10,500, 11,000)."
     assert said[1] == "baseline leaves the plateau in 0 of 2 runs."
     assert "p = 0.1667" in said[2]  # C(4, 2) = 6 labellings, the observed one the most extreme
+    assert "cannot give a p below 1/6 = 0.1667" in said[2]  # the floor of 2 pairs
     one = exits.exit_rows({k: {1: v[1]} for k, v in records.items()})
     assert "nothing here is a finding" in rp.result_sentences(one, None, None)[-1]
     assert "2,000 to 6,000" in rp.rule_sentence() and "0.02" in rp.rule_sentence()

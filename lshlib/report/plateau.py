@@ -244,7 +244,9 @@ def result_sentences(rows: Sequence[dict], test: dict | None, extra: dict | None
         f"Primary test (one-sided log-rank, exact permutation over {test['permutations']} "
         f"labellings of {test['n_pairs']} seed pairs): p = {test['p_exact_one_sided']:.4f} "
         f"before the claims table's multiplicity adjustment (within seed pairs: "
-        f"p = {test['p_within_pairs']:.4f})."
+        f"p = {test['p_within_pairs']:.4f}). With {test['runs']} runs this test cannot give a p "
+        f"below 1/{test['permutations']} = {1 / test['permutations']:.4f}, however far apart "
+        "the arms are."
     )
     if extra is not None:
         d = extra["accuracy_difference"]
