@@ -10,13 +10,11 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import TINY_MODEL, tiny_mlm_config
+from conftest import tiny_mlm_config
 
 from lshlib import data, safeio, training
 from lshlib.bench import attention as bench
 from lshlib.training import checkpoints, features
-
-TINY = TINY_MODEL
 
 
 def tiny_config(seed: int = 11, **overrides) -> training.RunConfig:

@@ -22,8 +22,6 @@ from lshlib.verdict import runner
 
 needs_data = pytest.mark.needs_data
 
-TINY = TINY_MODEL
-
 
 @pytest.fixture
 def env(monkeypatch, tmp_path_factory, tmp_path):
@@ -228,7 +226,7 @@ def test_chained_transfer_names_its_pretrained_run(env):
         max_train=64,
         max_eval=16,
         max_test=32,
-        model_overrides=TINY,
+        model_overrides=TINY_MODEL,
     )
     with pytest.raises(training.MissingRunError, match="mlm-x-s1-00000000"):
         training.run(dataclasses.replace(sst2, pretrained="mlm-x-s1-00000000"), progress=False)

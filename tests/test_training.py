@@ -17,8 +17,6 @@ from transformers import TrainerCallback
 from lshlib import training
 from lshlib.training import checkpoints
 
-TINY = TINY_MODEL
-
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
@@ -59,10 +57,10 @@ def test_config_names():
     a, b = tiny_config(seed=1), tiny_config(seed=2)
     assert a.name != b.name and a.name == tiny_config(seed=1).name
     assert a.name.startswith("mlm-baseline-s1-")
-    ft = training.run_config("sst2", "lsh_paper", "smoke", 1, model_overrides=TINY)
+    ft = training.run_config("sst2", "lsh_paper", "smoke", 1, model_overrides=TINY_MODEL)
     assert (
         ft.pretrained
-        == training.run_config("mlm", "lsh_paper", "smoke", 1, model_overrides=TINY).name
+        == training.run_config("mlm", "lsh_paper", "smoke", 1, model_overrides=TINY_MODEL).name
     )
     with pytest.raises(ValueError, match="unknown task"):
         training.run_config("glue", "baseline", "smoke")
@@ -122,7 +120,7 @@ def test_finetune_from_pretrained(env):
         "lsh_masked",
         "smoke",
         3,
-        model_overrides=TINY,
+        model_overrides=TINY_MODEL,
         max_train=32,
         max_eval=16,
         max_test=16,
@@ -131,7 +129,7 @@ def test_finetune_from_pretrained(env):
         save_steps=2,
         logging_steps=1,
     )
-    mlm = training.run_config("mlm", "lsh_masked", "smoke", 3, model_overrides=TINY)
+    mlm = training.run_config("mlm", "lsh_masked", "smoke", 3, model_overrides=TINY_MODEL)
     # a fine-tuning call never starts a pretraining run silently: it names the run to make
     with pytest.raises(training.MissingRunError, match=f"{mlm.name}.*--task mlm"):
         training.run(config, progress=False)
@@ -146,13 +144,13 @@ def test_finetune_from_pretrained(env):
 def test_chain_makes_another_variants_pretraining_even_when_only_its_record_is_left(env):
     """A control fine-tuned from the baseline's checkpoint of another seed (the verdict's
     plan) chains that run; a record whose model was deleted is retrained, not trusted."""
-    mlm = training.run_config("mlm", "baseline", "smoke", 4, model_overrides=TINY)
+    mlm = training.run_config("mlm", "baseline", "smoke", 4, model_overrides=TINY_MODEL)
     config = training.run_config(
         "sst2",
         "random_masked",
         "smoke",
         9,
-        model_overrides=TINY,
+        model_overrides=TINY_MODEL,
         pretrained=mlm,
         max_train=32,
         max_eval=16,
@@ -177,7 +175,7 @@ def test_scratch_control_finetunes_from_random_weights(env):
         "scratch",
         "smoke",
         5,
-        model_overrides=TINY,
+        model_overrides=TINY_MODEL,
         max_train=32,
         max_eval=16,
         max_test=16,
