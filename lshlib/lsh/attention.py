@@ -29,7 +29,8 @@ triangle onto the lower one.
 
 Hash functions are redrawn at every call for every batch element and head (``rehash="call"``,
 as the paper) or drawn once per layer and head from ``LSHConfig.seed`` (``rehash="fixed"``), so
-evaluation is deterministic and a saved model reloads the same hashes.
+evaluation is deterministic and a saved model reloads the same hashes (:mod:`lshlib.lsh.draws`).
+The settings and their valid values are in :mod:`lshlib.lsh.config`; this module re-exports them.
 
 :func:`lshlib.modeling.register` makes the function available to any transformers model as
 ``attn_implementation="bert_lsh"``; the model config carries the settings as ``config.lsh``
@@ -39,27 +40,32 @@ attention (density, error, recall, mode comparison) live in :mod:`lshlib.experim
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
-from typing import Any
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
 from lshlib.lsh.bucketed import bucketed_attention, check_dropout
-from lshlib.lsh.flex import DEFAULT_BLOCK, check_block_size, flex_lsh_attention, resolve_strategy
-from lshlib.lsh.hashing import (
-    HashParams,
-    HashSetting,
-    _is_int,
-    buckets,
-    draw_hash_params,
-    validate_hash_settings,
+from lshlib.lsh.config import (  # noqa: F401 (re-exported: this module's public names)
+    ATTN_NAME,
+    CONFIG_ATTR,
+    DENSITIES,
+    MAX_LAYERS,
+    MAX_SEED,
+    MODES,
+    PAIRS,
+    REHASH,
+    STRATEGIES,
+    LSHConfig,
 )
+from lshlib.lsh.draws import (  # noqa: F401 (re-exported)
+    current_hash_generator,
+    fixed_hash_params,
+    hash_generator,
+    hash_queries_keys,
+)
+from lshlib.lsh.flex import flex_lsh_attention, resolve_strategy
 from lshlib.lsh.masks import normalize_mask
 
 __all__ = [
@@ -81,241 +87,6 @@ __all__ = [
     "hash_generator",
     "current_hash_generator",
 ]
-
-ATTN_NAME = "bert_lsh"
-CONFIG_ATTR = "lsh"  # name of the attribute holding the LSH settings on a transformers config
-MODES = ("paper", "masked")
-STRATEGIES = ("dense", "bucketed", "flex")
-REHASH = ("call", "fixed")
-PAIRS = ("lsh", "random")
-# pairs="random": the density is that of the real (unmasked) pairs, or, as models saved before
-# this setting existed (their config.lsh has no "density"), of every pair, padding included.
-DENSITIES = ("all", "real_keys")
-MAX_SEED = 2**32  # seeds and layer indices are combined into one 64-bit generator seed
-MAX_LAYERS = 2**20
-
-
-@dataclass(frozen=True)
-class LSHConfig:
-    """LSH attention settings. ``bits`` is the paper's ``bands``, ``tables`` its ``num_hashes``;
-    ``table_size=None`` uses the plain ``2**bits`` signature buckets."""
-
-    bits: int = 2
-    tables: int = 1
-    table_size: int | None = 256
-    mode: str = "paper"
-    strategy: str = "dense"
-    rehash: str = "call"
-    seed: int = 0
-    pairs: str = "lsh"
-    mirror: bool = True
-    density: str = "all"  # pairs="random" only: see DENSITIES and random_pairs
-    block_size: int = DEFAULT_BLOCK  # strategy "flex" only: FlexAttention's block (lshlib.lsh.flex)
-
-    def __post_init__(self) -> None:
-        validate_hash_settings(self.bits, self.tables, self.table_size)
-        for name in ("bits", "tables", "table_size"):  # numpy integers -> int (JSON-able)
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, int(getattr(self, name)))
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
-        if self.strategy in ("bucketed", "flex") and self.mode != "masked":
-            raise ValueError(
-                f"strategy {self.strategy!r} supports mode 'masked' only, got mode {self.mode!r} "
-                "(paper mode runs with strategy 'dense')"
-            )
-        object.__setattr__(self, "block_size", check_block_size(self.block_size))
-        if self.rehash not in REHASH:
-            raise ValueError(f"rehash must be one of {REHASH}, got {self.rehash!r}")
-        if self.pairs not in PAIRS:
-            raise ValueError(f"pairs must be one of {PAIRS}, got {self.pairs!r}")
-        if self.pairs == "random" and self.strategy != "dense":
-            raise ValueError(
-                f"pairs 'random' runs with strategy 'dense' only, got strategy {self.strategy!r}"
-            )
-        if self.density not in DENSITIES:
-            raise ValueError(f"density must be one of {DENSITIES}, got {self.density!r}")
-        if not isinstance(self.mirror, bool):
-            raise ValueError(f"mirror must be True or False, got {self.mirror!r}")
-        if not self.mirror and self.mode != "paper":
-            raise ValueError(
-                f"mirror=False applies to mode 'paper' only (masked mode never mirrors), got "
-                f"mode {self.mode!r}"
-            )
-        if not _is_int(self.seed) or not 0 <= self.seed < MAX_SEED:
-            raise ValueError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
-        object.__setattr__(self, "seed", int(self.seed))
-
-    @property
-    def setting(self) -> HashSetting:
-        """The hash setting (bits, tables, table_size) of this configuration."""
-        return HashSetting(self.bits, self.tables, self.table_size)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (stored as ``config.lsh`` on a transformers config)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LSHConfig:
-        """Inverse of :meth:`to_dict`; an unknown or invalid field raises ``ValueError``."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown LSHConfig field(s) {unknown}; valid fields: {sorted(names)}")
-        return cls(**d)
-
-
-# --------------------------------------------------------------------------------------------
-# hashing
-
-_HASH_GENERATOR: contextvars.ContextVar[torch.Generator | None] = contextvars.ContextVar(
-    "lshlib_hash_generator", default=None
-)
-
-
-@contextlib.contextmanager
-def hash_generator(generator: torch.Generator | None) -> Iterator[None]:
-    """While active, attention called through transformers (``attn_implementation="bert_lsh"``)
-    draws its per-call hashes and random pairs from ``generator`` instead of torch's global RNG.
-
-    Evaluation uses it (:mod:`lshlib.training.trainers`): with a generator seeded once per
-    evaluation, every evaluation of a per-call-hash model scores the same draws and never moves the
-    training RNG (dropout, the next training step's hashes)."""
-    token = _HASH_GENERATOR.set(generator)
-    try:
-        yield
-    finally:
-        _HASH_GENERATOR.reset(token)
-
-
-def current_hash_generator() -> torch.Generator | None:
-    """The generator set by :func:`hash_generator`, or ``None`` (torch's global RNG)."""
-    return _HASH_GENERATOR.get()
-
-
-@functools.lru_cache(maxsize=256)
-def _fixed_params_cached(
-    seed: int,
-    layer_idx: int,
-    heads: int,
-    head_dim: int,
-    bits: int,
-    tables: int,
-    table_size: int | None,
-    device: str,
-) -> HashParams:
-    # One CPU generator per (seed, layer): identical draws on every device and after reloads.
-    gen = torch.Generator().manual_seed(seed * 1_000_003 + layer_idx)
-    params = draw_hash_params(
-        head_dim, bits, tables, table_size, batch_shape=(1, heads), generator=gen
-    )
-    coefficients = None if params.coefficients is None else params.coefficients.to(device)
-    return HashParams(params.hyperplanes.to(device), coefficients, table_size)
-
-
-def fixed_hash_params(
-    config: LSHConfig,
-    heads: int,
-    head_dim: int,
-    layer_idx: int = 0,
-    device: torch.device | str = "cpu",
-) -> HashParams:
-    """The hash functions of ``rehash="fixed"``: drawn once per layer from ``config.seed`` and
-    ``layer_idx``, one family per head, shape ``(1, heads, tables, bits, head_dim)`` (shared by
-    every batch element). Deterministic, so a reloaded model hashes exactly as before. The
-    tensors are fresh copies of a cached draw: editing them cannot change later calls."""
-    layer = int(layer_idx or 0)
-    if not 0 <= layer < MAX_LAYERS:
-        raise ValueError(f"layer_idx must be in [0, 2**20), got {layer_idx!r}")
-    params = _fixed_params_cached(
-        config.seed,
-        layer,
-        heads,
-        head_dim,
-        config.bits,
-        config.tables,
-        config.table_size,
-        str(torch.device(device)),
-    )
-    coefficients = None if params.coefficients is None else params.coefficients.clone()
-    return HashParams(params.hyperplanes.clone(), coefficients, params.table_size)
-
-
-def _check_hash_batch(name: str, tensor: Tensor, batch: int, heads: int, tail: int) -> None:
-    """``tensor``'s leading dims (before its last ``tail``) must broadcast to (batch, heads)."""
-    lead = tuple(tensor.shape[:-tail])
-    if len(lead) > 2 or any(
-        s not in (1, t) for s, t in zip(reversed(lead), (heads, batch), strict=False)
-    ):
-        raise ValueError(
-            f"{name} of shape {tuple(tensor.shape)} has leading dims {lead} that do not "
-            f"broadcast to (batch, heads) = ({batch}, {heads})"
-        )
-
-
-def _resolve_params(
-    query: Tensor,
-    config: LSHConfig,
-    hyperplanes: Tensor | None,
-    coefficients: Tensor | None,
-    generator: torch.Generator | None,
-    layer_idx: int = 0,
-) -> HashParams:
-    batch, heads, _, head_dim = query.shape
-    if hyperplanes is None:
-        if coefficients is not None:
-            raise ValueError("coefficients were given without hyperplanes; give both or neither")
-        if config.rehash == "fixed":
-            return fixed_hash_params(config, heads, head_dim, layer_idx, query.device)
-        return draw_hash_params(
-            head_dim,
-            config.bits,
-            config.tables,
-            config.table_size,
-            batch_shape=(batch, heads),
-            generator=generator,
-            device=query.device,
-        )
-    if hyperplanes.shape[-3:] != (config.tables, config.bits, head_dim):
-        raise ValueError(
-            "hyperplanes must have shape (..., tables, bits, head_dim) = (..., "
-            f"{config.tables}, {config.bits}, {head_dim}), got {tuple(hyperplanes.shape)}"
-        )
-    _check_hash_batch("hyperplanes", hyperplanes, batch, heads, 3)
-    if config.table_size is not None and coefficients is None:
-        raise ValueError(
-            f"table_size={config.table_size} needs coefficients along with the hyperplanes"
-        )
-    if config.table_size is None and coefficients is not None:
-        raise ValueError("coefficients were given but table_size is None (plain signatures)")
-    if coefficients is not None:
-        _check_hash_batch("coefficients", coefficients, batch, heads, 2)
-        coefficients = coefficients.to(query.device)
-    return HashParams(hyperplanes.to(query.device), coefficients, config.table_size)
-
-
-def hash_queries_keys(
-    query: Tensor,
-    key: Tensor,
-    config: LSHConfig,
-    *,
-    hyperplanes: Tensor | None = None,
-    coefficients: Tensor | None = None,
-    generator: torch.Generator | None = None,
-    layer_idx: int = 0,
-) -> tuple[Tensor, Tensor, HashParams]:
-    """Bucket ids of queries and keys, each int64 ``(batch, heads, tables, n)``, and the hash
-    parameters used (drawn as ``config.rehash`` says when not given)."""
-    params = _resolve_params(query, config, hyperplanes, coefficients, generator, layer_idx)
-    with torch.no_grad():
-        qb = buckets(query.detach(), params)
-        kb = buckets(key.detach(), params)
-    batch, heads = query.shape[:2]
-    qb = qb.expand(batch, heads, *qb.shape[-2:])
-    kb = kb.expand(batch, heads, *kb.shape[-2:])
-    return qb, kb, params
 
 
 def collision_from_buckets(query_buckets: Tensor, key_buckets: Tensor, *, negate: bool = False):
