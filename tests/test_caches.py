@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import save_file
 
 from lshlib import data
+from lshlib.data import tokenizer as data_tokenizer
 from lshlib.training import checkpoints, features
 
 BOOK = (
@@ -38,8 +39,10 @@ def corpus(monkeypatch, tmp_path):
     monkeypatch.setenv("LSHLIB_DATA_DIR", str(root))
     monkeypatch.setenv("LSHLIB_RUNS_DIR", str(tmp_path / "runs"))
     calls = []
-    train = data.train_tokenizer
-    monkeypatch.setattr(data, "train_tokenizer", lambda *a, **k: calls.append(1) or train(*a, **k))
+    train = data_tokenizer.train_tokenizer
+    monkeypatch.setattr(
+        data_tokenizer, "train_tokenizer", lambda *a, **k: calls.append(1) or train(*a, **k)
+    )
     return books, calls
 
 

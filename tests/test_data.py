@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from lshlib import data, scales
+from lshlib import data, paths, scales
 from lshlib.training import features
 
 needs_data = pytest.mark.needs_data
@@ -123,7 +123,7 @@ def test_corpus_split():
 @needs_data
 def test_tokenizer_is_deterministic():
     # Real text: ties between equally frequent merges (common in toy text) are rare.
-    book = data.data_dir() / "corpus" / "gutenberg" / "11-0.txt"
+    book = paths.data_dir() / "corpus" / "gutenberg" / "11-0.txt"
     texts = data.strip_gutenberg(book.read_text(encoding="utf-8")).split("\n\n")
     a, b = data.train_tokenizer(texts, 600), data.train_tokenizer(texts, 600)
     assert a.get_vocab() == b.get_vocab()

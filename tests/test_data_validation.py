@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 
 from lshlib import data, safeio
+from lshlib.data import common as data_common
+from lshlib.data import tasks as data_tasks
+from lshlib.data import tokenizer as data_tokenizer
 from lshlib.paths import data_dir
 
 STAGED = data_dir()
@@ -80,24 +83,24 @@ def test_sst2_bad_layout(local, content, match):
 def test_sst2_other_file_names_are_not_row_checked(local):
     """A small copy under another name (tests, subsets) loads: only staged names are counted."""
     path = write_tsv(local / "sst2" / "mine.tsv", ["good \t1", "bad \t0"])
-    ds = data._read_sst2_tsv(path)
+    ds = data_tasks._read_sst2_tsv(path)
     assert ds["label"] == [1, 0] and ds["sentence"] == ["good ", "bad "]
 
 
 def test_sst2_repaired_file_is_read_again(local):
     path = write_tsv(local / "sst2" / "mine.tsv", ["good \t1"])
-    assert len(data._read_sst2_tsv(path)) == 1
+    assert len(data_tasks._read_sst2_tsv(path)) == 1
     write_tsv(path, ["good \t1", "bad \t0", "so so \t1"])
-    assert len(data._read_sst2_tsv(path)) == 3
+    assert len(data_tasks._read_sst2_tsv(path)) == 3
 
 
 def test_hub_split_checked():
     fine = datasets.Dataset.from_dict({"sentence": ["a"], "label": [1], "idx": [0]})
-    assert data._check_hub(fine, "sst2", data.SST2_COLUMNS) is fine
+    assert data_common.check_hub(fine, "sst2", data.SST2_COLUMNS) is fine
     with pytest.raises(data.DataFormatError, match="lacks columns"):
-        data._check_hub(fine.remove_columns("label"), "sst2", data.SST2_COLUMNS)
+        data_common.check_hub(fine.remove_columns("label"), "sst2", data.SST2_COLUMNS)
     with pytest.raises(data.DataFormatError, match=r"labels \[-1\]"):
-        data._check_hub(fine.map(lambda r: {"label": -1}), "sst2", data.SST2_COLUMNS)
+        data_common.check_hub(fine.map(lambda r: {"label": -1}), "sst2", data.SST2_COLUMNS)
 
 
 # --------------------------------------------------------------------------- SQuAD
@@ -140,7 +143,7 @@ def test_squad_staged_name_row_count(local):
         data.load_squad("test")
     other = local / "squad" / "mine.json"
     other.write_text(json.dumps(squad_json(3)), encoding="utf-8")
-    assert data._read_squad_json(other)["id"] == ["q0", "q1", "q2"]
+    assert data_tasks._read_squad_json(other)["id"] == ["q0", "q1", "q2"]
 
 
 @needs_data
@@ -173,8 +176,10 @@ def tiny_corpus(monkeypatch, tmp_path):
     monkeypatch.setenv("LSHLIB_DATA_DIR", str(root))
     monkeypatch.setenv("LSHLIB_RUNS_DIR", str(tmp_path / "runs"))
     calls = []
-    train = data.train_tokenizer
-    monkeypatch.setattr(data, "train_tokenizer", lambda *a, **k: calls.append(1) or train(*a, **k))
+    train = data_tokenizer.train_tokenizer
+    monkeypatch.setattr(
+        data_tokenizer, "train_tokenizer", lambda *a, **k: calls.append(1) or train(*a, **k)
+    )
     return calls
 
 

@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("", "scales", "paths", "safeio", "paper", "variants"),
     ),
     ("lsh", "the LSH core: hashing, theory, attention, kernels, oracles, costs", ("lsh.",)),
-    ("models", "datasets and the BERT / BERT-LSH models", ("data", "modeling")),
+    ("models", "datasets and the BERT / BERT-LSH models", ("data", "data.", "modeling")),
     ("bench", "measuring time and memory; the benchmark grids", ("bench.",)),
     ("training", "run configurations, Trainer runs and their records", ("training.",)),
     (
