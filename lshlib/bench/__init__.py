@@ -2,8 +2,9 @@
 
 Measuring: time and memory (:mod:`~lshlib.bench.measure`), the CPU attention benchmark
 (:mod:`~lshlib.bench.attention`, ``make bench``), the accelerator grid (:mod:`~lshlib.bench.gpu`,
-``make bench-gpu``, ``python -m lshlib.bench --device cuda``) and the wall-clock of whole
-``make`` targets (:mod:`~lshlib.bench.wallclock`).
+``make bench-gpu``, ``python -m lshlib.bench --device cuda``; its record read by
+:mod:`~lshlib.bench.gpu_record`) and the wall-clock of whole ``make`` targets
+(:mod:`~lshlib.bench.wallclock`).
 
 The names of the CPU benchmark (``lshlib.bench`` when it was one module) are still offered here,
 each found in :mod:`lshlib.bench.attention` when first used.

@@ -2,10 +2,10 @@
 
 ``make bench-gpu``, the same as ``PYTHONPATH=. python3 -m lshlib.bench --device cuda``, writes
 ``results/laptop-cuda/attention_bench.json`` after every length; notebook 03 and the README read
-it (:func:`load`, :func:`report`, :func:`readme_lines`) and say "not measured on a GPU yet"
-without it. It needs only torch (and transformers for the training step): no ``datasets``, no
-``ipywidgets``, no installed project, because a lent GPU machine has no network and only its own
-Python.
+it through :mod:`lshlib.bench.gpu_record` (its goals and text, offered here too) and say "not
+measured on a GPU yet" without it. It needs only torch (and transformers for the training
+step): no ``datasets``, no ``ipywidgets``, no installed project, because a lent GPU machine has
+no network and only its own Python.
 
 What runs (bf16, batch 1 x 12 heads, head_dim 64, 4 bits / 1 table with plain signatures,
 masked mode; hashing included in the LSH methods; forward with autograd recording, as
@@ -32,11 +32,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
-import importlib.metadata
-import json
-import math
-import platform
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,11 +41,26 @@ import torch
 import torch.nn.functional as F
 
 from lshlib import safeio
+from lshlib.bench.gpu_record import (  # noqa: F401 - the record's reading, offered here as before
+    BATCH,
+    BENCHMARK,
+    BLOCK,
+    GOALS,
+    HEADS,
+    bench_path,
+    goals,
+    load,
+    number,
+    readme_lines,
+    report,
+    shown_path,
+    summarize,
+)
 from lshlib.bench.measure import (
     CPU_MEMORY_METHOD,
     CUDA_MEMORY_METHOD,
     commit,
-    cpu_model,
+    device_info,
     machine_info,
     peak_memory,
     quiet_stderr,
@@ -58,22 +68,20 @@ from lshlib.bench.measure import (
 )
 from lshlib.lsh.attention import LSHConfig, hash_queries_keys, lsh_attention
 from lshlib.lsh.flex import flex_layout, flex_lsh_attention, flex_on_cuda
-from lshlib.paths import REPO_ROOT, results_dir
+from lshlib.paths import results_dir
 
-BENCHMARK = "attention_accelerator"
 NS = (4096, 16384, 65536)
 EXTRA_N = 16384  # flex with 64-blocks and the batch 8 x 2 heads shape run at this length only
 EAGER_MAX_N = 16384
-BATCH, HEADS, HEAD_DIM = 1, 12, 64
+HEAD_DIM = 64
 EXTRA_SHAPE = (8, 2)
 BITS, TABLES = 4, 1
-BLOCK, SMALL_BLOCK = 128, 64
+SMALL_BLOCK = 64
 METHODS = ("sdpa", "flex", "bucketed", "eager")
 BUDGET_S = 170.0  # no measurement starts after this many seconds of the grid (see docstring)
 PRIMARY = ("sdpa", "flex")  # measured at every length before the training step and the rest
 TRAIN_N, TRAIN_VOCAB = 4096, 8000
 QUICK_NS = (256,)
-GOALS = {"flex_vs_sdpa_fwd_bwd": {16384: 4.0, 65536: 6.0}, "peak_ratio": 1.5, "compile_s": 60.0}
 
 
 @dataclass(frozen=True)
@@ -115,52 +123,6 @@ def jobs_at(
 
 # --------------------------------------------------------------------------------------------
 # where it ran
-
-
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _driver() -> str | None:
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=True,
-        )
-        return out.stdout.strip().splitlines()[0] or None
-    except (OSError, subprocess.SubprocessError, IndexError):
-        return None
-
-
-def device_info(device: torch.device) -> dict:
-    """Device name, driver and versions (torch included)."""
-    info: dict = {
-        "type": device.type,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "cuda_runtime": torch.version.cuda,
-        "triton": _version("triton") or _version("pytorch-triton"),
-        "transformers": _version("transformers"),
-    }
-    if device.type == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        info.update(
-            name=props.name,
-            capability=f"{props.major}.{props.minor}",
-            memory_bytes=int(props.total_memory),
-            count=torch.cuda.device_count(),
-            driver=_driver(),
-            cudnn=torch.backends.cudnn.version(),
-        )
-    else:
-        info.update(name=cpu_model(), threads=torch.get_num_threads())
-    return info
 
 
 def sdpa_backend(q, k, v) -> str | None:
@@ -387,85 +349,6 @@ def training_step(device, dtype, *, n, vocab, repeats, over) -> dict:
 # the grid
 
 
-def _median(row: dict | None, phase: str) -> float | None:
-    return (row or {}).get(phase, {}).get("median")
-
-
-def _find(rows, n, method, batch=BATCH, heads=HEADS, block=None) -> dict | None:
-    for r in rows:
-        if (r["n"], r["method"], r.get("batch"), r.get("heads")) == (n, method, batch, heads):
-            if method != "flex" or r.get("block_size") == (block or BLOCK):
-                return r
-    return None
-
-
-def summarize(rows: list[dict]) -> dict:
-    """Speed-ups over SDPA (ratio of medians, same shape), peak-memory ratios and the largest
-    compile time, per length."""
-    out: dict = {"speedup_vs_sdpa": {}, "peak_ratio_to_sdpa": {}, "compile_s_max": None}
-    shapes = sorted({(r["n"], r.get("batch"), r.get("heads")) for r in rows})
-    for n, b, h in shapes:
-        sdpa = _find(rows, n, "sdpa", b, h)
-        for r in rows:
-            if (r["n"], r.get("batch"), r.get("heads")) != (n, b, h) or r["method"] == "sdpa":
-                continue
-            label = r["method"] + (f" {r['block_size']}-blocks" if r.get("block_size") else "")
-            key = f"{label}, batch {b} x {h} heads"
-            for phase in ("forward", "forward_backward"):
-                mine, base = _median(r, phase), _median(sdpa, phase)
-                if mine and base:
-                    out["speedup_vs_sdpa"].setdefault(f"{key}, {phase}", {})[n] = base / mine
-            mem = (r.get("forward_backward") or {}).get("peak_bytes")
-            base_mem = ((sdpa or {}).get("forward_backward") or {}).get("peak_bytes")
-            if mem is not None and base_mem:
-                out["peak_ratio_to_sdpa"].setdefault(f"{key}, forward_backward", {})[n] = (
-                    mem / base_mem
-                )
-    compiles = [r["compile_s"] for r in rows if r.get("compile_s") is not None]
-    out["compile_s_max"] = max(compiles) if compiles else None
-    return out
-
-
-def goals(record: dict) -> list[dict]:
-    """The issue's goals, each with its measured value and whether it is met (None: not
-    measured)."""
-    rows, out = record.get("rows", []), []
-    for n, goal in GOALS["flex_vs_sdpa_fwd_bwd"].items():
-        flex, sdpa = _median(_find(rows, n, "flex"), "forward_backward"), None
-        sdpa = _median(_find(rows, n, "sdpa"), "forward_backward")
-        value = sdpa / flex if flex and sdpa else None
-        out.append(
-            {
-                "goal": f"flex 128-blocks / SDPA, forward+backward, n={n}",
-                "target": f">= {goal:g}x",
-                "measured": value,
-                "met": None if value is None else value >= goal,
-            }
-        )
-    for n in GOALS["flex_vs_sdpa_fwd_bwd"]:
-        f = (_find(rows, n, "flex") or {}).get("forward_backward", {}).get("peak_bytes")
-        s = (_find(rows, n, "sdpa") or {}).get("forward_backward", {}).get("peak_bytes")
-        value = f / s if f is not None and s else None
-        out.append(
-            {
-                "goal": f"peak memory flex / SDPA, forward+backward, n={n}",
-                "target": f"<= {GOALS['peak_ratio']:g}x",
-                "measured": value,
-                "met": None if value is None else value <= GOALS["peak_ratio"],
-            }
-        )
-    c = summarize(rows)["compile_s_max"]
-    out.append(
-        {
-            "goal": "largest flex compile time of one shape, forward + backward (s)",
-            "target": f"<= {GOALS['compile_s']:g}",
-            "measured": c,
-            "met": None if c is None else c <= GOALS["compile_s"],
-        }
-    )
-    return out
-
-
 def run_grid(
     *,
     device: str = "cuda",
@@ -601,108 +484,6 @@ def run_grid(
 
 
 # --------------------------------------------------------------------------------------------
-# reading it
-
-
-def bench_path(scale: str = "laptop", device: str = "cuda") -> Path:
-    """``results/<scale>-<device>/attention_bench.json`` (not created)."""
-    return results_dir(scale, device, create=False) / "attention_bench.json"
-
-
-def _shown(path: Path) -> str:
-    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
-
-
-def load(scale: str = "laptop") -> dict | None:
-    """The accelerator record of ``scale``, or None when none was made (or it is another kind
-    of record). Read only."""
-    try:
-        record = json.loads(bench_path(scale).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and record.get("benchmark") == BENCHMARK else None
-
-
-def _x(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
-
-
-def _describe(record: dict) -> str:
-    d = record["device"]
-    return (
-        f"{d.get('name')}, driver {d.get('driver')}, torch {d.get('torch')}, CUDA "
-        f"{d.get('cuda_runtime')}, {record['dtype']}, batch {record['shape']['batch']} x "
-        f"{record['shape']['heads']} heads, head_dim {record['shape']['head_dim']}, "
-        f"{record['setting']['bits']} bits / {record['setting']['tables']} table, commit "
-        f"`{str(record.get('commit'))[:12]}`"
-    )
-
-
-def report(record: dict | None, scale: str = "laptop", where: str | None = None) -> str:
-    """Notebook 03's text: every row's medians, peak memory and compile time, then the goals;
-    without a record, that none was made. ``where``: the record's path as shown."""
-    where = where or _shown(bench_path(scale))
-    if record is None:
-        return f"GPU: not measured on a GPU yet (no {where}; `make bench-gpu` writes it)."
-    kind = "GPU" if record["device"].get("type") == "cuda" else record["device"].get("type")
-    lines = [f"{kind} ({where}): {_describe(record)}", ""]
-    lines.append(
-        f"{'n':>6} {'method':<9} {'block':>5} {'shape':>6} {'fwd s':>9} {'fwd+bwd s':>9} "
-        f"{'peak MiB':>9} {'compile s':>9}  note"
-    )
-    order = {"sdpa": 0, "flex": 1, "bucketed": 2, "eager": 3}
-    main = (record["shape"]["batch"], record["shape"]["heads"])
-    rows = sorted(
-        record.get("rows", []),
-        key=lambda r: (
-            r["n"],
-            (r.get("batch"), r.get("heads")) != main,
-            order.get(r["method"], 9),
-            -(r.get("block_size") or 0),
-        ),
-    )
-    for r in rows:
-        fwd, fb = r.get("forward") or {}, r.get("forward_backward") or {}
-        compile_s = r.get("compile_s")
-        peak = fb.get("peak_bytes", fwd.get("peak_bytes"))
-        note = r.get("skipped") or r.get("error") or fb.get("skipped") or fb.get("error") or ""
-        if r.get("sdpa_backend"):
-            note = note or r["sdpa_backend"]
-        shape = f"{r.get('batch', 0)}x{r.get('heads', 0)}"
-        lines.append(
-            f"{r['n']:>6} {r['method']:<9} {r.get('block_size') or '':>5} "
-            f"{shape:>6} "
-            f"{_x(fwd.get('median'), 4):>9} {_x(fb.get('median'), 4):>9} "
-            f"{_x(None if peak is None else peak / 2**20, 1):>9} {_x(compile_s, 1):>9}  "
-            f"{str(note)[:60]}"
-        )
-    lines += ["", "goals:"]
-    for g in goals(record):
-        met = {True: "met", False: "NOT met", None: "not measured"}[g["met"]]
-        lines.append(f"  {g['goal']}: {_x(g['measured'])} (goal {g['target']}): {met}")
-    step = record.get("training_step") or {}
-    if "ratio_flex_to_sdpa" in step:
-        lines.append(
-            f"  BERT-tiny MLM step, batch 1 x {step['shape']['n']}: flex / SDPA "
-            f"{_x(step['ratio_flex_to_sdpa'])}x, bucketed / SDPA "
-            f"{_x(step.get('ratio_bucketed_to_sdpa'))}x"
-        )
-    return "\n".join(lines)
-
-
-def readme_lines(record: dict | None, scale: str = "laptop") -> list[str]:
-    """The README's GPU paragraph: the goals as measured, or that none was measured."""
-    where = _shown(bench_path(scale))
-    if record is None:
-        return [f"**GPU** (`make bench-gpu`, `{where}`): not measured on a GPU yet."]
-    parts = []
-    for g in goals(record):
-        met = {True: "met", False: "**not met**", None: "not measured"}[g["met"]]
-        parts.append(f"{g['goal']} {_x(g['measured'])} (goal {g['target']}, {met})")
-    return [f"**GPU** (`make bench-gpu`, `{where}`: {_describe(record)}): " + "; ".join(parts)]
-
-
-# --------------------------------------------------------------------------------------------
 # command line
 
 
@@ -745,8 +526,8 @@ def main(argv: list[str] | None = None) -> Path:
         note = note or ""
         print(
             f"n={row['n']:>6} {row['method']:<9} {row.get('block_size') or '':>4} "
-            f"{row.get('batch')}x{row.get('heads')} fwd {_x(fwd.get('median'), 4)} s "
-            f"fwd+bwd {_x(fb.get('median'), 4)} s "
+            f"{row.get('batch')}x{row.get('heads')} fwd {number(fwd.get('median'), 4)} s "
+            f"fwd+bwd {number(fb.get('median'), 4)} s "
             f"{note}",
             flush=True,
         )
@@ -768,6 +549,6 @@ def main(argv: list[str] | None = None) -> Path:
         path=path,
         on_row=show,
     )
-    print(report(record, where=_shown(path)))
+    print(report(record, where=shown_path(path)))
     print(f"wrote {path} in {record['elapsed_s']:.0f} s")
     return path

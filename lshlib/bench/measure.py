@@ -10,6 +10,7 @@ set size of a fresh process over one call also sees allocator caching and librar
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -178,6 +179,52 @@ def machine_info() -> dict:
         "others_running": others_running(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
+    return info
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _driver() -> str | None:
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        )
+        return out.stdout.strip().splitlines()[0] or None
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return None
+
+
+def device_info(device: torch.device) -> dict:
+    """Device name, driver and versions (torch included)."""
+    info: dict = {
+        "type": device.type,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cuda_runtime": torch.version.cuda,
+        "triton": _version("triton") or _version("pytorch-triton"),
+        "transformers": _version("transformers"),
+    }
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info.update(
+            name=props.name,
+            capability=f"{props.major}.{props.minor}",
+            memory_bytes=int(props.total_memory),
+            count=torch.cuda.device_count(),
+            driver=_driver(),
+            cudnn=torch.backends.cudnn.version(),
+        )
+    else:
+        info.update(name=cpu_model(), threads=torch.get_num_threads())
     return info
 
 
