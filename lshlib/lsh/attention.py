@@ -46,6 +46,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from lshlib.lsh import config as lsh_config
+from lshlib.lsh import draws as lsh_draws
 from lshlib.lsh.bucketed import bucketed_attention, check_dropout
 from lshlib.lsh.config import (  # noqa: F401 (re-exported: this module's public names)
     ATTN_NAME,
@@ -68,24 +70,15 @@ from lshlib.lsh.draws import (  # noqa: F401 (re-exported)
 from lshlib.lsh.flex import flex_lsh_attention, resolve_strategy
 from lshlib.lsh.masks import normalize_mask
 
-__all__ = [
-    "ATTN_NAME",
-    "CONFIG_ATTR",
-    "MODES",
-    "STRATEGIES",
-    "REHASH",
-    "PAIRS",
+__all__ = [  # this module's own names, then those it offers from lsh.config and lsh.draws
     "random_pairs",
-    "LSHConfig",
     "lsh_attention",
-    "hash_queries_keys",
-    "fixed_hash_params",
     "collision_from_buckets",
     "paper_score_matrix",
     "full_attention",
     "additive_mask",
-    "hash_generator",
-    "current_hash_generator",
+    *lsh_config.__all__,
+    *lsh_draws.__all__,
 ]
 
 
