@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import subprocess
+import threading
 
 import pytest
 import torch
@@ -142,6 +143,29 @@ def test_runner_refuses_uncommitted_code(monkeypatch):
     monkeypatch.setattr(runner, "_git", lambda *a, **k: " M lshlib/training/runs.py")
     with pytest.raises(SystemExit, match="uncommitted changes"):
         runner.pinned_commit()
+
+
+def test_runner_git_waits_for_another_commits_index_lock(tmp_path):
+    """A record's commit must not be lost because a commit in the main tree holds the lock."""
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "t@t")
+    git("config", "user.name", "t")
+    (tmp_path / "a.json").write_text("{}")
+    lock = tmp_path / ".git" / "index.lock"
+    lock.write_text("")
+    threading.Timer(1.0, lock.unlink).start()
+    runner._git("add", "--", "a.json", cwd=tmp_path)  # waits about 1 s, then succeeds
+    assert "a.json" in runner._git("status", "--porcelain", cwd=tmp_path)
+    lock.write_text("")
+    with pytest.raises(RuntimeError, match="index.lock"):
+        runner._git("add", "--", "a.json", cwd=tmp_path, lock_wait=0.2)
+    lock.unlink()
+    with pytest.raises(RuntimeError, match="nope"):  # other failures are not retried
+        runner._git("nope", cwd=tmp_path)
 
 
 def test_runner_cli_checks_its_arguments(capsys):

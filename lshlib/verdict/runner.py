@@ -43,11 +43,20 @@ CODE_PATHS = ("lshlib", "pyproject.toml", "Makefile")
 POLL_SECONDS = 15.0
 
 
-def _git(*args: str, cwd: Path = REPO_ROOT) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout.strip()
+LOCK_WAIT_SECONDS = 60.0  # how long a git command waits for another's index.lock to go
+
+
+def _git(*args: str, cwd: Path = REPO_ROOT, lock_wait: float = LOCK_WAIT_SECONDS) -> str:
+    """Run git; while another git process (a commit in the main tree) holds ``index.lock``, wait
+    and retry for up to ``lock_wait`` seconds instead of losing a finished record's commit."""
+    deadline = time.monotonic() + lock_wait
+    while True:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+        if done.returncode == 0:
+            return done.stdout.strip()
+        if "index.lock" not in done.stderr or time.monotonic() >= deadline:
+            raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
+        time.sleep(0.5)
 
 
 def pinned_commit() -> str:
