@@ -72,6 +72,7 @@ def test_primary_test_and_claim_from_five_pairs():
     assert row["p"] == pytest.approx(1 / 252)
     assert "lsh_paper exits in 5 of 5 runs" in row["our measurement"]
     assert "baseline exits in 0 of 5 runs" in row["our measurement"]
+    assert "accuracy at the stop" in row["interval_of"]  # not the test's quantity
 
 
 def test_no_claim_before_two_pairs():

@@ -9,6 +9,7 @@ import pytest
 
 from lshlib.report import training as report_training
 from lshlib.report import verdict as rv
+from lshlib.verdict.claims import Claim, verdict_words
 
 
 def _records(**accuracies: float) -> dict[str, dict]:
@@ -157,6 +158,20 @@ def test_verdict_words_follow_the_interval_and_the_claims_direction():
     )
     assert "bootstrap over test examples -0.0300 to +0.0000" in out["our measurement"]
     assert out["verdict"].startswith("not supported") and out["p"] == 0.04
+
+
+def test_an_interval_of_another_quantity_is_not_read_as_a_second_test():
+    """The plateau claim tests exit steps; its interval is of accuracy at the stop (descriptive)."""
+    common = {"p": 0.17, "p_holm": 1.0, "estimate": 1.2, "interval": (0.046, 0.087)}
+    plain = Claim("k", "c", "e", "m", **common)
+    assert verdict_words(plain).startswith("inconclusive after the family's adjustment: the ")
+    other = Claim("k", "c", "e", "m", interval_of="accuracy at the stop", **common)
+    assert verdict_words(other) == (
+        "inconclusive: Holm-adjusted p = 1 does not pass 0.05 (the descriptive 95% interval of "
+        "accuracy at the stop excludes 0, but it is not the test)"
+    )
+    within = Claim("k", "c", "e", "m", interval_of="x", **{**common, "interval": (-0.01, 0.02)})
+    assert verdict_words(within) == "inconclusive: within noise (Holm-adjusted p = 1)"
 
 
 def _seed_records():

@@ -214,6 +214,7 @@ def claim(rows: Sequence[dict], scale: str | None = None) -> dict[str, Any] | No
         f"p = {test['p_within_pairs']:.3f})",
         "p": test["p_exact_one_sided"],
         "interval": [diff["low"], diff["high"]],
+        "interval_of": "lsh_paper's accuracy at the stop minus the baseline's",  # test: exit steps
         "estimate": test["z"],  # > 0: lsh_paper exits sooner (the claim's direction)
         "scale": get_scale(scale),
     }

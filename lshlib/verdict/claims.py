@@ -66,6 +66,9 @@ class Claim:
     sign: int = 1  # the claim says the difference is positive (+1) or negative (-1)
     paper_effect: float | None = None  # the paper's own difference, where it reports one
     scope: str = ""  # what the measurement's length is, for an equivalence statement
+    # what the interval is of, when not of the tested quantity: it is then descriptive only, and
+    # the verdict says so rather than read it as a second test
+    interval_of: str = ""
     p_holm: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -108,7 +111,12 @@ def verdict_words(claim: Claim) -> str:
             return f"supported ({said})"
         return f"not supported: the opposite holds ({said})"
     low, high = claim.interval or (math.nan, math.nan)
-    if not math.isnan(low) and (low > 0 or high < 0):  # the interval alone would say more
+    if claim.interval_of and not math.isnan(low) and (low > 0 or high < 0):
+        words = (
+            f"inconclusive: {said} does not pass {ALPHA} (the descriptive 95% interval of "
+            f"{claim.interval_of} excludes 0, but it is not the test)"
+        )
+    elif not math.isnan(low) and (low > 0 or high < 0):  # the interval alone would say more
         words = (
             f"inconclusive after the family's adjustment: the unadjusted 95% interval "
             f"excludes 0, but {said} does not pass {ALPHA}"

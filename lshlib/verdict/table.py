@@ -288,6 +288,7 @@ def claims(
             test=plateau["test"],
             p=plateau["p"],
             interval=tuple(plateau["interval"]),
+            interval_of=plateau["interval_of"],
             estimate=plateau["estimate"],
             sign=+1,
         )
