@@ -75,6 +75,28 @@ def test_primary_test_and_claim_from_five_pairs():
     assert "accuracy at the stop" in row["interval_of"]  # not the test's quantity
 
 
+def test_best_case_projects_the_unfinished_pairs_the_claims_way():
+    records = {
+        "lsh_paper": {1: record("lsh_paper", 1, 9000), 2: record("lsh_paper", 2, 9500)},
+        "baseline": {1: record("baseline", 1, None), 2: record("baseline", 2, None)},
+    }
+    records["lsh_paper"][3] = record("lsh_paper", 3, 10_000)
+    records["baseline"][3] = record("baseline", 3, 7000)  # one pair against the claim
+    rows = exits.exit_rows(records)
+    assert exits.primary_test(rows)["p_exact_one_sided"] == pytest.approx(4 / 20)
+    best = exits.best_case_test(rows, seeds=range(1, 6))
+    # 5 pairs, 4 fully the claim's way and one against: 4 of the 252 labellings are as extreme
+    assert best["n_pairs"] == 5 and best["p_exact_one_sided"] == pytest.approx(4 / 252)
+    assert len(rows) == 6  # the records' rows are left as they are
+    separated = exits.exit_rows(
+        {a: {s: r for s, r in by.items() if s < 3} for a, by in records.items()}
+    )
+    assert exits.best_case_test(separated, seeds=range(1, 6))["p_exact_one_sided"] == (
+        pytest.approx(1 / 252)
+    )
+    assert exits.best_case_test(rows, seeds=(1, 2, 3)) == exits.primary_test(rows)
+
+
 def test_no_claim_before_two_pairs():
     rows = exits.exit_rows(
         {

@@ -25,6 +25,7 @@ __all__ = [
     "MAIN_ARMS",
     "TEST_ARM",
     "REFERENCE_ARM",
+    "best_case_test",
     "plateau_records",
     "scaled_rule",
     "run_exit",
@@ -153,6 +154,27 @@ def primary_test(
         "n_pairs": len(pairs),
         "seeds": [a["seed"] for a, _ in pairs],
     }
+
+
+def best_case_test(
+    rows: Sequence[dict],
+    seeds: Sequence[int],
+    test: str = TEST_ARM,
+    reference: str = REFERENCE_ARM,
+) -> dict[str, Any] | None:
+    """A projection, never a record: :func:`primary_test` as it would read if every seed pair of
+    ``seeds`` not finished yet went fully the claim's way (``test`` exits before any evaluation
+    could, ``reference`` is censored at the stop). Its p is the smallest the planned runs can still
+    give; ``None`` when fewer than 2 pairs would exist."""
+    done = {(r["arm"], r["seed"]) for r in rows}
+    stop = max((r["stop"] for r in rows), default=0)
+    best = [
+        {"arm": arm, "seed": seed, "exited": arm == test, "step": step}
+        for seed in seeds
+        if (test, seed) not in done and (reference, seed) not in done
+        for arm, step in ((test, survival.SCAN_AFTER + 1), (reference, stop))
+    ]
+    return primary_test([*rows, *best], test, reference)
 
 
 def descriptive(

@@ -111,12 +111,13 @@ def verdict_words(claim: Claim) -> str:
             return f"supported ({said})"
         return f"not supported: the opposite holds ({said})"
     low, high = claim.interval or (math.nan, math.nan)
-    if claim.interval_of and not math.isnan(low) and (low > 0 or high < 0):
+    excludes_zero = not math.isnan(low) and (low > 0 or high < 0)
+    if excludes_zero and claim.interval_of:  # an interval of another quantity: descriptive
         words = (
             f"inconclusive: {said} does not pass {ALPHA} (the descriptive 95% interval of "
             f"{claim.interval_of} excludes 0, but it is not the test)"
         )
-    elif not math.isnan(low) and (low > 0 or high < 0):  # the interval alone would say more
+    elif excludes_zero:  # the interval alone would say more
         words = (
             f"inconclusive after the family's adjustment: the unadjusted 95% interval "
             f"excludes 0, but {said} does not pass {ALPHA}"
