@@ -97,6 +97,29 @@ def test_best_case_projects_the_unfinished_pairs_the_claims_way():
     assert exits.best_case_test(rows, seeds=(1, 2, 3)) == exits.primary_test(rows)
 
 
+def test_best_case_sentence_says_it_is_a_projection_and_whether_the_plan_can_pass():
+    from lshlib.report import plateau as rp
+
+    records = {
+        arm: {s: record(arm, s, step) for s, step in steps.items()}
+        for arm, steps in {
+            "lsh_paper": {1: 9000, 2: 9500, 3: 10_000},
+            "baseline": {1: None, 2: None, 3: 7000},
+        }.items()
+    }
+    rows = exits.exit_rows(records)
+    others = [{"key": "sst2", "p": 0.001, "family": True}]  # plateau would rank second: x 8
+    said = rp.best_case_sentence(rows, (1, 2, 3, 4, 5), others)
+    assert said.startswith("A projection, not a record: if the unfinished seed pairs (4, 5)")
+    assert "p = 0.0159 (252 labellings)" in said and "Holm-adjusted p = 0.127" in said
+    assert said.endswith("no outcome of the planned runs can make this claim supported.")
+    separated = [r for r in rows if r["seed"] < 3]  # 2 pairs fully the claim's way
+    can = rp.best_case_sentence(separated, (1, 2, 3, 4, 5), [])  # 1/252, first of 9: x 9
+    assert "seed pairs (3, 4, 5)" in can and "Holm-adjusted p = 0.0357" in can
+    assert can.endswith("so the planned runs can still make this claim supported.")
+    assert rp.best_case_sentence(rows, (1, 2, 3), others) == ""  # every planned pair finished
+
+
 def test_no_claim_before_two_pairs():
     rows = exits.exit_rows(
         {

@@ -328,3 +328,27 @@ def test_recorded_training_sums_minutes_per_thread_count(monkeypatch):
     monkeypatch.setattr(training, "load_record", lambda c: records.get(c.name))
     t = verdict.recorded_training("smoke")
     assert t == {"minutes": {2: 10.0, 1: 3.0}, "runs": 3, "planned": 4}  # b, c counted once
+
+
+def test_holm_with_reproduces_the_family_adjustment_and_projects_one_p():
+    from lshlib.verdict import claims
+
+    made = claims.adjust(
+        [
+            claims.Claim(k, "c", "e", "m", p=p, interval=(0.01, 0.02), estimate=0.01)
+            for k, p in (("pretraining", 0.001), ("sst2", 0.04), ("plateau", 0.2))
+        ]
+        + [claims.Claim("compute", "c", "e", "m")]  # outside the family
+    )
+    rows = [c.to_dict() for c in made]
+    for row in rows[:3]:  # the saved adjustment, with the row's own p, six members absent (p = 1)
+        assert claims.holm_with(rows, row["key"], row["p"]) == pytest.approx(row["p_holm"])
+    assert rows[0]["p_holm"] == pytest.approx(9 * 0.001)
+    # the plateau row at p = 0.0159 ranks second (above pretraining's 0.001): 8 x 0.0159
+    assert claims.holm_with(rows, "plateau", 0.0159) == pytest.approx(8 * 0.0159)
+    # a member not in the rows yet (squad) enters in place of one absent member
+    assert claims.holm_with(rows, "squad", 0.0) == 0.0
+    with pytest.raises(ValueError, match="compute"):
+        claims.holm_with(rows, "compute", 0.1)
+    with pytest.raises(ValueError, match=r"\[0, 1\], got 1.5"):
+        claims.holm_with(rows, "plateau", 1.5)

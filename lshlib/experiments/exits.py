@@ -26,6 +26,7 @@ __all__ = [
     "TEST_ARM",
     "REFERENCE_ARM",
     "best_case_test",
+    "planned_pairs",
     "plateau_records",
     "scaled_rule",
     "run_exit",
@@ -154,6 +155,13 @@ def primary_test(
         "n_pairs": len(pairs),
         "seeds": [a["seed"] for a, _ in pairs],
     }
+
+
+def planned_pairs(scale: str | None = None) -> tuple[int, ...]:
+    """The seeds the plateau plan of ``scale`` gives both the test arm and the reference arm: its
+    pre-registered seed pairs."""
+    seeds = sizes("plateau", scale)["seeds"]
+    return tuple(sorted(set(seeds.get(TEST_ARM, ())) & set(seeds.get(REFERENCE_ARM, ()))))
 
 
 def best_case_test(

@@ -25,6 +25,7 @@ __all__ = [
     "plot_diagnostics",
     "rule_sentence",
     "result_sentences",
+    "best_case_sentence",
 ]
 
 
@@ -258,3 +259,36 @@ def result_sentences(rows: Sequence[dict], test: dict | None, extra: dict | None
             f"{d['n']} seed pairs{interval} (descriptive)."
         )
     return out
+
+
+def best_case_sentence(rows: Sequence[dict], seeds: Sequence[int], claims: Sequence[dict]) -> str:
+    """What the unfinished pairs of the pre-registered ``seeds`` can still do for the primary
+    test at best (:func:`lshlib.experiments.exits.best_case_test`, a projection and said to be
+    one), with its Holm-adjusted p among the saved ``claims`` rows; empty when every planned pair
+    is finished or there is no test."""
+    from lshlib.experiments import exits  # noqa: PLC0415 (report modules import light)
+    from lshlib.verdict import claims as claims_table  # noqa: PLC0415
+
+    done = {(r["arm"], r["seed"]) for r in rows}
+    unfinished = [
+        s for s in seeds if (exits.TEST_ARM, s) not in done and (exits.REFERENCE_ARM, s) not in done
+    ]
+    best = exits.best_case_test(rows, seeds)
+    if not unfinished or best is None:
+        return ""
+    p = best["p_exact_one_sided"]
+    p_holm = claims_table.holm_with(list(claims), "plateau", p)
+    which = "pair" if len(unfinished) == 1 else "pairs"
+    can = (
+        "so no outcome of the planned runs can make this claim supported"
+        if p_holm >= claims_table.ALPHA
+        else "so the planned runs can still make this claim supported"
+    )
+    return (
+        f"A projection, not a record: if the unfinished seed {which} "
+        f"({', '.join(map(str, unfinished))}) went fully {exits.TEST_ARM}'s way ({exits.TEST_ARM} "
+        f"leaving at the first evaluation it could, the {exits.REFERENCE_ARM} never), the primary "
+        f"test over {best['n_pairs']} pairs would give p = {p:.4f} ({best['permutations']} "
+        f"labellings), Holm-adjusted p = {p_holm:.3g} with the other claims as they stand "
+        f"(α = {claims_table.ALPHA}); {can}."
+    )

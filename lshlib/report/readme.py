@@ -286,13 +286,17 @@ def long_lines(scale: str) -> list[str]:
     n = verdict.long_plan(scale)["long_sequence"][0].max_length
     rows = exits.exit_rows(exits.plateau_records(scale))
     said = plateau_report.result_sentences(rows, exits.primary_test(rows), exits.descriptive(rows))
+    best = plateau_report.best_case_sentence(
+        rows, exits.planned_pairs(scale), verdict.load_claims(scale, "cpu") or []
+    )
     return [
         "**The plateau, pre-registered** (`make plateau`, notebook 06): "
         + plateau_report.rule_sentence()
         + " "
         + plateau_report.plan_sentence(scale)
         + " "
-        + " ".join(said),
+        + " ".join(said)
+        + (" " + best if best else ""),
         "",
         "**The plateau, exploratory** (`make long`: one long MLM run each of the baseline, "
         "`lsh_paper` and `lsh_paper_fixed`, seed 42, the runs that motivated the rule): "

@@ -28,6 +28,7 @@ __all__ = [
     "Claim",
     "verdict_words",
     "adjust",
+    "holm_with",
     "save_claims",
     "load_claims",
     "load_claims_file",
@@ -147,6 +148,22 @@ def adjust(claims: list[Claim]) -> list[Claim]:
         claim.p_holm = p_holm
         claim.verdict = verdict_words(claim)
     return claims
+
+
+def holm_with(rows: list[dict], key: str, p: float) -> float:
+    """The Holm-adjusted p that family member ``key`` would get if its p were ``p``, every other
+    member's p as the saved claims rows (``claims.json``) hold it and absent members at p = 1, as
+    in :func:`adjust`: for a projection ("what would the plan's best case give?"), never a
+    verdict."""
+    if key not in FAMILY:
+        raise ValueError(f"key must be one of the family {FAMILY}, got {key!r}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must lie in [0, 1], got {p!r}")
+    ps = {r["key"]: r["p"] for r in rows if r.get("family") and r["key"] != key}
+    ps[key] = p
+    keys = list(ps)
+    adjusted = stats.holm([ps[k] for k in keys] + [1.0] * (len(FAMILY) - len(keys)))
+    return adjusted[keys.index(key)]
 
 
 # --------------------------------------------------------------------------- claims.json
