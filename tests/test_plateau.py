@@ -137,6 +137,9 @@ def test_runner_estimates_a_job_from_this_machines_records():
     assert runner.estimate_minutes(job, records[1:], "X") > minutes
     with pytest.raises(LookupError, match="no finished 1-thread mlm record"):
         runner.estimate_minutes(job, records[2:], "X")
+    # the median: one run slowed by other work (1.0 s a step) does not move the estimate
+    slowed = [*records, _record("mlm", 5.0, 100, 100.0), _record("mlm", 5.0, 100, 20.0)]
+    assert runner.estimate_minutes(job, slowed, "X") == pytest.approx(minutes)
 
 
 def test_runner_refuses_uncommitted_code(monkeypatch):

@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -141,10 +142,12 @@ def _steps_or_guess(config: Any, records: list[dict], cpu: str | None) -> int:
 
 
 def estimate_run_seconds(config: Any, records: list[dict], cpu: str | None) -> float:
-    """Seconds one run should take on one thread here: its steps times the mean seconds per
-    step of like records of this machine (:func:`_like`)."""
+    """Seconds one run should take on one thread here: its steps times the median seconds per
+    step of like records of this machine (:func:`_like`); the median, so that a run slowed by
+    other work on the machine does not stretch every later estimate. Start-up (data, model) is
+    not in a record's train_seconds: a job's wall-clock runs some minutes over."""
     like = _like(records, config, cpu)
-    per_step = sum(r["train_seconds"] / r["steps"] for r in like) / len(like)
+    per_step = statistics.median(r["train_seconds"] / r["steps"] for r in like)
     return per_step * expected_steps(config, records, cpu)
 
 
