@@ -95,6 +95,16 @@ def test_best_case_projects_the_unfinished_pairs_the_claims_way():
         pytest.approx(1 / 252)
     )
     assert exits.best_case_test(rows, seeds=(1, 2, 3)) == exits.primary_test(rows)
+    # a half-finished pair keeps its finished run: a censored baseline s4 is the claim's way,
+    # an exited one is against it
+    for exit_at, p in ((None, 4 / 252), (7000, 14 / 252)):  # 14: by enumerating the 252
+        half = exits.exit_rows(
+            {**records, "baseline": {**records["baseline"], 4: record("baseline", 4, exit_at)}}
+        )
+        assert exits.unfinished_pairs(half, range(1, 6)) == [4, 5]
+        assert exits.best_case_test(half, seeds=range(1, 6))["p_exact_one_sided"] == pytest.approx(
+            p
+        )
 
 
 def test_best_case_sentence_says_it_is_a_projection_and_whether_the_plan_can_pass():
@@ -110,12 +120,14 @@ def test_best_case_sentence_says_it_is_a_projection_and_whether_the_plan_can_pas
     rows = exits.exit_rows(records)
     others = [{"key": "sst2", "p": 0.001, "family": True}]  # plateau would rank second: x 8
     said = rp.best_case_sentence(rows, (1, 2, 3, 4, 5), others)
-    assert said.startswith("A projection, not a record: if the unfinished seed pairs (4, 5)")
+    assert said.startswith(
+        "A projection, not a record: if the runs still missing from seed pairs 4, 5"
+    )
     assert "p = 0.0159 (252 labellings)" in said and "Holm-adjusted p = 0.127" in said
     assert said.endswith("no outcome of the planned runs can make this claim supported.")
     separated = [r for r in rows if r["seed"] < 3]  # 2 pairs fully the claim's way
     can = rp.best_case_sentence(separated, (1, 2, 3, 4, 5), [])  # 1/252, first of 9: x 9
-    assert "seed pairs (3, 4, 5)" in can and "Holm-adjusted p = 0.0357" in can
+    assert "seed pairs 3, 4, 5 " in can and "Holm-adjusted p = 0.0357" in can
     assert can.endswith("so the planned runs can still make this claim supported.")
     assert rp.best_case_sentence(rows, (1, 2, 3), others) == ""  # every planned pair finished
 

@@ -27,6 +27,7 @@ __all__ = [
     "REFERENCE_ARM",
     "best_case_test",
     "planned_pairs",
+    "unfinished_pairs",
     "plateau_records",
     "scaled_rule",
     "run_exit",
@@ -157,6 +158,12 @@ def primary_test(
     }
 
 
+def unfinished_pairs(rows: Sequence[dict], seeds: Sequence[int]) -> list[int]:
+    """The seeds of ``seeds`` whose pair of the test and reference arms misses a run."""
+    done = {(r["arm"], r["seed"]) for r in rows}
+    return [s for s in seeds if (TEST_ARM, s) not in done or (REFERENCE_ARM, s) not in done]
+
+
 def planned_pairs(scale: str | None = None) -> tuple[int, ...]:
     """The seeds the plateau plan of ``scale`` gives both the test arm and the reference arm: its
     pre-registered seed pairs."""
@@ -170,17 +177,18 @@ def best_case_test(
     test: str = TEST_ARM,
     reference: str = REFERENCE_ARM,
 ) -> dict[str, Any] | None:
-    """A projection, never a record: :func:`primary_test` as it would read if every seed pair of
-    ``seeds`` not finished yet went fully the claim's way (``test`` exits before any evaluation
-    could, ``reference`` is censored at the stop). Its p is the smallest the planned runs can still
-    give; ``None`` when fewer than 2 pairs would exist."""
+    """A projection, never a record: :func:`primary_test` as it would read if every run of
+    ``seeds`` not finished yet went fully the claim's way (a ``test`` run exits before any
+    evaluation could, a ``reference`` run is censored at the stop), the finished run of a
+    half-finished pair as recorded. Its p is the smallest the planned runs can still give; ``None``
+    when fewer than 2 pairs would exist."""
     done = {(r["arm"], r["seed"]) for r in rows}
     stop = max((r["stop"] for r in rows), default=0)
     best = [
         {"arm": arm, "seed": seed, "exited": arm == test, "step": step}
         for seed in seeds
-        if (test, seed) not in done and (reference, seed) not in done
         for arm, step in ((test, survival.SCAN_AFTER + 1), (reference, stop))
+        if (arm, seed) not in done
     ]
     return primary_test([*rows, *best], test, reference)
 

@@ -269,10 +269,7 @@ def best_case_sentence(rows: Sequence[dict], seeds: Sequence[int], claims: Seque
     from lshlib.experiments import exits  # noqa: PLC0415 (report modules import light)
     from lshlib.verdict import claims as claims_table  # noqa: PLC0415
 
-    done = {(r["arm"], r["seed"]) for r in rows}
-    unfinished = [
-        s for s in seeds if (exits.TEST_ARM, s) not in done and (exits.REFERENCE_ARM, s) not in done
-    ]
+    unfinished = exits.unfinished_pairs(rows, seeds)
     best = exits.best_case_test(rows, seeds)
     if not unfinished or best is None:
         return ""
@@ -285,9 +282,10 @@ def best_case_sentence(rows: Sequence[dict], seeds: Sequence[int], claims: Seque
         else "so the planned runs can still make this claim supported"
     )
     return (
-        f"A projection, not a record: if the unfinished seed {which} "
-        f"({', '.join(map(str, unfinished))}) went fully {exits.TEST_ARM}'s way ({exits.TEST_ARM} "
-        f"leaving at the first evaluation it could, the {exits.REFERENCE_ARM} never), the primary "
+        f"A projection, not a record: if the runs still missing from seed {which} "
+        f"{', '.join(map(str, unfinished))} went fully {exits.TEST_ARM}'s way (an "
+        f"{exits.TEST_ARM} run leaving at the first evaluation it could, a {exits.REFERENCE_ARM} "
+        "run never), the primary "
         f"test over {best['n_pairs']} pairs would give p = {p:.4f} ({best['permutations']} "
         f"labellings), Holm-adjusted p = {p_holm:.3g} with the other claims as they stand "
         f"(α = {claims_table.ALPHA}); {can}."
