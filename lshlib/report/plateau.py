@@ -274,7 +274,7 @@ def best_case_sentence(rows: Sequence[dict], seeds: Sequence[int], claims: Seque
     if not unfinished or best is None:
         return ""
     p = best["p_exact_one_sided"]
-    p_holm = claims_table.holm_with(list(claims), "plateau", p)
+    p_holm = claims_table.holm_with(claims, "plateau", p)
     which = "pair" if len(unfinished) == 1 else "pairs"
     can = (
         "so no outcome of the planned runs can make this claim supported"

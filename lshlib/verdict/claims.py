@@ -12,6 +12,7 @@ comparisons and the mechanism arms are exploratory and never enter it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,17 +141,23 @@ def adjust(claims: list[Claim]) -> list[Claim]:
     members = [c for c in claims if c.in_family]
     if not members:
         return claims
-    # The family is fixed: a member without a test yet (its runs missing) counts as p = 1, so a
-    # missing row never makes the adjustment of the others less strict.
-    absent = len(FAMILY) - len({c.key for c in members})
-    adjusted = stats.holm([c.p for c in members] + [1.0] * absent)
-    for claim, p_holm in zip(members, adjusted[: len(members)], strict=True):
-        claim.p_holm = p_holm
+    adjusted = _holm_family({c.key: c.p for c in members})
+    for claim in members:
+        claim.p_holm = adjusted[claim.key]
         claim.verdict = verdict_words(claim)
     return claims
 
 
-def holm_with(rows: list[dict], key: str, p: float) -> float:
+def _holm_family(ps: dict[str, float]) -> dict[str, float]:
+    """Holm-adjusted p of each member in ``ps`` (key: p). The family is fixed: a member without
+    a test yet (its runs missing) counts as p = 1, so a missing row never makes the adjustment of
+    the others less strict."""
+    keys = list(ps)
+    adjusted = stats.holm([ps[k] for k in keys] + [1.0] * (len(FAMILY) - len(keys)))
+    return dict(zip(keys, adjusted, strict=False))
+
+
+def holm_with(rows: Sequence[dict], key: str, p: float) -> float:
     """The Holm-adjusted p that family member ``key`` would get if its p were ``p``, every other
     member's p as the saved claims rows (``claims.json``) hold it and absent members at p = 1, as
     in :func:`adjust`: for a projection ("what would the plan's best case give?"), never a
@@ -160,10 +167,7 @@ def holm_with(rows: list[dict], key: str, p: float) -> float:
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p must lie in [0, 1], got {p!r}")
     ps = {r["key"]: r["p"] for r in rows if r.get("family") and r["key"] != key}
-    ps[key] = p
-    keys = list(ps)
-    adjusted = stats.holm([ps[k] for k in keys] + [1.0] * (len(FAMILY) - len(keys)))
-    return adjusted[keys.index(key)]
+    return _holm_family({**ps, key: p})[key]
 
 
 # --------------------------------------------------------------------------- claims.json
